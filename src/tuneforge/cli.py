@@ -1,0 +1,74 @@
+"""The `tuneforge` command line: a thin typer app; every command calls a library function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    name="tuneforge",
+    help="Fine-tune open LLMs with SFT, DPO, ORPO and KTO, and prove it helped.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def check(
+    data: Annotated[Path, typer.Argument(help="The data file to lint (.jsonl, .json, .csv, .parquet).")],
+    method: Annotated[str, typer.Option("--method", "-m", help="sft, dpo, orpo or kto.")],
+    model: Annotated[
+        str, typer.Option(help="Tokenizer for length checks: embedded, a hub id, a folder, or none.")
+    ] = "embedded",
+    max_length: Annotated[int, typer.Option(help="Max tokens per example.")] = 1024,
+    eval_file: Annotated[
+        Optional[Path], typer.Option("--eval", help="Eval file: also report train/eval overlap.")
+    ] = None,
+    kto_threshold: Annotated[
+        Optional[float], typer.Option(help="KTO: scores above this are desirable.")
+    ] = None,
+    config: Annotated[
+        Optional[Path], typer.Option(help="A config whose data settings (columns, template) apply.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Lint a data file: every problem as FILE:LINE: field: message. Exit 2 on any error."""
+    from tuneforge.data.check import check_command
+
+    raise typer.Exit(
+        check_command(
+            data,
+            method=method,
+            model=model,
+            max_length=max_length,
+            eval_path=eval_file,
+            kto_threshold=kto_threshold,
+            config_path=config,
+            as_json=as_json,
+        )
+    )
+
+
+@app.command("config")
+def show_config(
+    path: Annotated[Path, typer.Argument(help="The YAML config.")],
+    overrides: Annotated[
+        Optional[list[str]], typer.Argument(help="Dotted overrides, e.g. train.lr=1e-4.")
+    ] = None,
+) -> None:
+    """Print the fully resolved config (defaults filled in) as YAML."""
+    from tuneforge.config import config_command
+
+    raise typer.Exit(config_command(path, overrides or []))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

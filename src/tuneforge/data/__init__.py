@@ -1,0 +1,1 @@
+"""Data: loading files, typed records, the linter, tokenisation."""

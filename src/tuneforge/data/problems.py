@@ -1,0 +1,65 @@
+"""One problem found in a data file, shared by the loader, the normaliser and the linter."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem at ``file:line`` in ``field``.
+
+    ``line`` is None for file-level problems (empty file, dataset-wide warnings). Printed as
+    ``FILE:LINE: field: message`` for errors and ``FILE:LINE: field: warning: message`` for
+    warnings, so editors and CI annotators can jump to the line.
+    """
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+    severity: Severity = "error"
+
+    @property
+    def is_error(self) -> bool:
+        """True when this problem makes the file unusable."""
+        return self.severity == "error"
+
+    def format(self) -> str:
+        """The one-line form printed by ``tuneforge check`` and listed in ``DataError``."""
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        tag = "warning: " if self.severity == "warning" else ""
+        return f"{where}: {self.field}: {tag}{self.message}"
+
+    def __str__(self) -> str:
+        return self.format()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (file, line, field, message, severity)."""
+        return asdict(self)
+
+
+def sort_problems(problems: list[Problem]) -> list[Problem]:
+    """Sort by file, then line (file-level problems first), keeping the order within a line."""
+    return sorted(problems, key=lambda p: (p.file, -1 if p.line is None else p.line))
+
+
+def json_type_name(value: object) -> str:
+    """The JSON name of a Python value's type, for messages users can relate to their file."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, dict):
+        return "object"
+    # Parquet can hold bytes, dates, decimals: name the Python type rather than guess.
+    return type(value).__name__

@@ -1,0 +1,104 @@
+"""Load a base model and its tokenizer from ``embedded``, a local folder or a hub id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tuneforge.embedded import EMBEDDED_NAME, ensure_embedded
+from tuneforge.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+def resolve_model_source(name: str, home: Path | None = None) -> str:
+    """Map a config's ``model:`` value to something ``from_pretrained`` accepts."""
+    if name == EMBEDDED_NAME:
+        return str(ensure_embedded(home))
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+            raise ModelLoadError(f"{name}: not a model folder (no config.json inside)")
+        return str(path)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelLoadError(f"{name}: no such model folder")
+    return name
+
+
+def load_tokenizer(name: str, home: Path | None = None) -> PreTrainedTokenizerBase:
+    """Load the tokenizer of ``name``; a missing pad token falls back to the EOS token."""
+    from transformers import AutoTokenizer
+
+    source = resolve_model_source(name, home)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(_load_hint(name, exc)) from exc
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(
+    name: str, *, dtype: torch.dtype | None = None, home: Path | None = None
+) -> PreTrainedModel:
+    """Load the causal LM ``name`` in ``dtype`` (float32 by default), ready for training."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    source = resolve_model_source(name, home)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or torch.float32)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(_load_hint(name, exc)) from exc
+    return model
+
+
+def _load_hint(name: str, exc: Exception) -> str:
+    """A one-paragraph explanation of why ``name`` did not load."""
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (
+        f"could not load model '{name}': {first_line}. "
+        "Use `model: embedded`, a local folder holding config.json, or a hub id that is "
+        "already in the local Hugging Face cache (tuneforge never downloads at run time "
+        "unless the hub is reachable)."
+    )
+
+
+def build_tiny_model(
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    seed: int,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+) -> PreTrainedModel:
+    """A small random Llama with the tokenizer's vocabulary, for tests and benchmarks.
+
+    Built locally from a LlamaConfig, so it needs no download; ``seed`` fixes its weights.
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=max(1, num_heads // 2),
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        model = LlamaForCausalLM(config)
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return model.float().eval()

@@ -1,0 +1,20 @@
+"""Shared fixtures: the embedded tokenizer and a tiny random Llama built on it."""
+
+from __future__ import annotations
+
+import pytest
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from tuneforge.models import build_tiny_model, load_tokenizer
+
+
+@pytest.fixture(scope="session")
+def embedded_tokenizer() -> PreTrainedTokenizerBase:
+    """The real SmolLM2 tokenizer (converted into the cache on first use, then ~1 s)."""
+    return load_tokenizer("embedded")
+
+
+@pytest.fixture()
+def tiny_model(embedded_tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+    """A 2-layer, 64-wide random Llama with the embedded vocabulary; same weights every time."""
+    return build_tiny_model(embedded_tokenizer, seed=0)
