@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,20 +18,23 @@ app = typer.Typer(
 
 @app.command()
 def check(
-    data: Annotated[Path, typer.Argument(help="The data file to lint (.jsonl, .json, .csv, .parquet).")],
+    data: Annotated[
+        Path, typer.Argument(help="The data file to lint (.jsonl, .json, .csv, .parquet).")
+    ],
     method: Annotated[str, typer.Option("--method", "-m", help="sft, dpo, orpo or kto.")],
     model: Annotated[
-        str, typer.Option(help="Tokenizer for length checks: embedded, a hub id, a folder, or none.")
+        str,
+        typer.Option(help="Tokenizer for length checks: embedded, a hub id, a folder, or none."),
     ] = "embedded",
     max_length: Annotated[int, typer.Option(help="Max tokens per example.")] = 1024,
     eval_file: Annotated[
-        Optional[Path], typer.Option("--eval", help="Eval file: also report train/eval overlap.")
+        Path | None, typer.Option("--eval", help="Eval file: also report train/eval overlap.")
     ] = None,
     kto_threshold: Annotated[
-        Optional[float], typer.Option(help="KTO: scores above this are desirable.")
+        float | None, typer.Option(help="KTO: scores above this are desirable.")
     ] = None,
     config: Annotated[
-        Optional[Path], typer.Option(help="A config whose data settings (columns, template) apply.")
+        Path | None, typer.Option(help="A config whose data settings (columns, template) apply.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
@@ -56,13 +59,29 @@ def check(
 def show_config(
     path: Annotated[Path, typer.Argument(help="The YAML config.")],
     overrides: Annotated[
-        Optional[list[str]], typer.Argument(help="Dotted overrides, e.g. train.lr=1e-4.")
+        list[str] | None, typer.Argument(help="Dotted overrides, e.g. train.lr=1e-4.")
     ] = None,
 ) -> None:
     """Print the fully resolved config (defaults filled in) as YAML."""
     from tuneforge.config import config_command
 
     raise typer.Exit(config_command(path, overrides or []))
+
+
+@app.command("train")
+def train_stage(
+    path: Annotated[Path, typer.Argument(help="The YAML config of the stage.")],
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="Dotted overrides, e.g. train.lr=1e-4.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run from its latest checkpoint.")
+    ] = False,
+) -> None:
+    """Train one stage (SFT, DPO, ORPO or KTO) and write its run directory."""
+    from tuneforge.train import train_command
+
+    raise typer.Exit(train_command(path, overrides or [], resume=resume))
 
 
 def main() -> None:

@@ -146,6 +146,7 @@ class TrainConfig(_Section):
     logging_steps: int = Field(5, ge=1)
     eval_steps: int | None = Field(None, ge=1, description="None: evaluate at each epoch end.")
     save_steps: int | None = Field(None, ge=1, description="None: save at the end only.")
+    save_total_limit: int | None = Field(2, ge=1, description="Checkpoints kept; None: all.")
     report_to: list[Tracker] = Field(default_factory=list)
 
     @field_validator("report_to", mode="before")

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+    from tuneforge.config import LoraConfig
+
 
 def resolve_model_source(name: str, home: Path | None = None) -> str:
     """Map a config's ``model:`` value to something ``from_pretrained`` accepts."""
@@ -102,3 +104,22 @@ def build_tiny_model(
     finally:
         torch.random.set_rng_state(generator_state)
     return model.float().eval()
+
+
+def attach_lora(model: PreTrainedModel, lora: LoraConfig) -> PreTrainedModel:
+    """Wrap ``model`` with a fresh LoRA adapter (peft); only the adapter is trainable.
+
+    ``all-linear`` targets every linear layer except the output head, as peft defines it.
+    The adapter's random initialisation draws from torch's global generator: seed it first.
+    """
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import get_peft_model
+
+    peft_config = PeftLoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, peft_config)

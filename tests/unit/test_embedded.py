@@ -74,7 +74,7 @@ def test_local_folder_loads_the_same_way(
     tiny = build_tiny_model(embedded_tokenizer, seed=3)
     tiny.save_pretrained(tmp_path / "tiny")
     loaded = load_model(str(tmp_path / "tiny"))
-    for original, reloaded in zip(tiny.parameters(), loaded.parameters()):
+    for original, reloaded in zip(tiny.parameters(), loaded.parameters(), strict=True):
         assert torch.equal(original, reloaded)
 
 

@@ -37,9 +37,7 @@ class Collector:
 
     def add(self, where: str, message: str, severity: Severity) -> None:
         """Record a problem of the given severity in field ``where``."""
-        self.problems.append(
-            Problem(self.origin.file, self.origin.line, where, message, severity)
-        )
+        self.problems.append(Problem(self.origin.file, self.origin.line, where, message, severity))
 
     @property
     def failed(self) -> bool:
@@ -118,9 +116,7 @@ def check_text(value: Any, where: str, out: Collector, *, reply: bool) -> Text |
             out.error(where, "has no assistant message with content to learn from")
             return None
         return messages
-    out.error(
-        where, f"must be a string or a list of chat messages, got {json_type_name(value)}"
-    )
+    out.error(where, f"must be a string or a list of chat messages, got {json_type_name(value)}")
     return None
 
 

@@ -214,7 +214,7 @@ def _read_json(data: bytes, name: str, result: RawRows) -> None:
             )
         )
         return
-    for item, index in zip(items, _element_indexes(text, start)):
+    for item, index in zip(items, _element_indexes(text, start), strict=True):
         result.records += 1
         if isinstance(item, dict):
             result.rows.append(RawRow(line_of(index), item))
@@ -309,7 +309,7 @@ def _read_csv(data: bytes, name: str, result: RawRows) -> None:
                     )
                 )
                 continue
-            result.rows.append(RawRow(first, dict(zip(columns, record))))
+            result.rows.append(RawRow(first, dict(zip(columns, record, strict=True))))
     except csv.Error as exc:
         result.records = max(result.records, 1)
         result.problems.append(Problem(name, reader.line_num, "csv", f"cannot parse CSV: {exc}"))
@@ -324,9 +324,7 @@ def _check_header(columns: list[str], name: str, line: int, result: RawRows) -> 
     seen: set[str] = set()
     for position, column in enumerate(columns, start=1):
         if not column:
-            result.problems.append(
-                Problem(name, line, "header", f"column {position} has no name")
-            )
+            result.problems.append(Problem(name, line, "header", f"column {position} has no name"))
             ok = False
         elif column in seen:
             result.problems.append(
@@ -344,9 +342,7 @@ def _read_parquet(path: Path, name: str, result: RawRows) -> RawRows:
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError, ValueError) as exc:
-        result.problems.append(
-            Problem(name, None, "file", f"cannot read the Parquet file: {exc}")
-        )
+        result.problems.append(Problem(name, None, "file", f"cannot read the Parquet file: {exc}"))
         return result
     # Parquet has no lines: the 1-based row number plays that role in problems.
     for number, row in enumerate(table.to_pylist(), start=1):

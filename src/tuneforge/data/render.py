@@ -70,7 +70,9 @@ def render_prompt_reply(
         return Segment(prompt_text, False), Segment(_raw_reply(reply, tokenizer), True)
     prompt_messages = as_prompt_messages(prompt, settings.system_prompt)
     prompt_text = _apply(tokenizer, prompt_messages, generation_prompt=True)
-    full_text = _apply(tokenizer, prompt_messages + as_reply_messages(reply), generation_prompt=False)
+    full_text = _apply(
+        tokenizer, prompt_messages + as_reply_messages(reply), generation_prompt=False
+    )
     if not full_text.startswith(prompt_text):
         raise DataError(
             f"{origin}: prompt: the chat template renders prompt + reply differently from the "
@@ -117,7 +119,9 @@ def render_conversation(
     return [segment for segment in segments if segment.text]
 
 
-def _apply(tokenizer: PreTrainedTokenizerBase, messages: list[Message], generation_prompt: bool) -> str:
+def _apply(
+    tokenizer: PreTrainedTokenizerBase, messages: list[Message], generation_prompt: bool
+) -> str:
     """The tokenizer's chat template, as text."""
     if not messages:
         return ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from tuneforge.data.render import (
     RenderSettings,
@@ -73,7 +73,7 @@ class TokenizedScored:
     truncated: bool = False
 
 
-Tokenized = Union[TokenizedSFT, TokenizedPair, TokenizedScored]
+Tokenized = TokenizedSFT | TokenizedPair | TokenizedScored
 
 
 @dataclass
@@ -190,9 +190,7 @@ def _tokenize_sft(
 ) -> TokenizedSFT | None:
     """Ids and labels of an SFT record, learned tokens only, truncated to ``max_length``."""
     if example.messages is not None:
-        segments = render_conversation(
-            example.messages, tokenizer, settings.render, example.origin
-        )
+        segments = render_conversation(example.messages, tokenizer, settings.render, example.origin)
     else:
         assert example.prompt is not None and example.completion is not None
         segments = list(
@@ -205,7 +203,7 @@ def _tokenize_sft(
         return None
     truncated = len(ids) > settings.max_length
     ids, learned = ids[: settings.max_length], learned[: settings.max_length]
-    labels = [token if flag else IGNORE_INDEX for token, flag in zip(ids, learned)]
+    labels = [token if flag else IGNORE_INDEX for token, flag in zip(ids, learned, strict=True)]
     return TokenizedSFT(example.origin, ids, labels, truncated)
 
 

@@ -7,10 +7,10 @@ A text field is either a plain string or a list of OpenAI-style chat messages
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 Message = dict[str, str]
-Text = Union[str, list[Message]]
+Text = str | list[Message]
 Method = Literal["sft", "dpo", "orpo", "kto"]
 METHODS: tuple[str, ...] = ("sft", "dpo", "orpo", "kto")
 CHAT_ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
@@ -65,4 +65,4 @@ class ScoredExample:
     desirable: bool | None = None
 
 
-Example = Union[SFTExample, PairExample, ScoredExample]
+Example = SFTExample | PairExample | ScoredExample

@@ -21,7 +21,7 @@ from tuneforge.data.types import Origin, PairExample, ScoredExample, SFTExample
 from tuneforge.errors import DataError
 
 ORIGIN = Origin("data.jsonl", 7)
-# <|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n
+# The template's default system turn: SmolLM2's built-in system prompt.
 DEFAULT_SYSTEM = [1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28]
 DEFAULT_SYSTEM += [7018, 411, 407, 19712, 8182, 2, 198]
 USER_HI = [1, 4093, 198, 26843, 2, 198]  # <|im_start|>user\nHi<|im_end|>\n
@@ -101,7 +101,9 @@ def test_tokenizer_without_template_falls_back_to_raw_text(
 ) -> None:
     bare = copy.deepcopy(embedded_tokenizer)
     bare.chat_template = None
-    item = tokenize_example(SFTExample(ORIGIN, prompt="Hi", completion="Hello!"), bare, TokenizeSettings())
+    item = tokenize_example(
+        SFTExample(ORIGIN, prompt="Hi", completion="Hello!"), bare, TokenizeSettings()
+    )
     assert item.input_ids == [26843, 198, 19556, 17, 2]
 
 
@@ -178,7 +180,9 @@ def test_template_that_is_not_prefix_stable_names_the_example(
         "{% else %}{{ m['content'] }}\n{% endif %}{% endfor %}"
     )
     with pytest.raises(DataError, match=r"data\.jsonl:7: prompt: the chat template"):
-        tokenize_example(SFTExample(ORIGIN, prompt="Hi", completion="Hello!"), odd, TokenizeSettings())
+        tokenize_example(
+            SFTExample(ORIGIN, prompt="Hi", completion="Hello!"), odd, TokenizeSettings()
+        )
     conversation = SFTExample(
         ORIGIN,
         messages=[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}],

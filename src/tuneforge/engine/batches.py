@@ -1,0 +1,45 @@
+"""Which examples go into which micro-batch, deterministically per (seed, epoch).
+
+The order of an epoch depends only on the seed and the epoch number, never on the global
+random state, so a resumed run reads exactly the batches an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def epoch_batches(
+    num_items: int,
+    batch_size: int,
+    *,
+    seed: int,
+    epoch: int,
+    process_index: int = 0,
+    num_processes: int = 1,
+) -> list[list[int]]:
+    """Micro-batches of item indices for one epoch, on one process.
+
+    Items are shuffled with a generator seeded by ``seed`` and ``epoch``; the last micro-batch
+    may be short. With several processes each takes every ``num_processes``-th micro-batch.
+    """
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    order = torch.randperm(num_items, generator=generator).tolist()
+    batches = [order[start : start + batch_size] for start in range(0, num_items, batch_size)]
+    return batches[process_index::num_processes]
+
+
+def steps_per_epoch(num_micro_batches: int, grad_accum: int) -> int:
+    """Optimizer steps in one epoch; the last window of an epoch may be short."""
+    return max(1, math.ceil(num_micro_batches / grad_accum))
+
+
+def total_steps(
+    num_micro_batches: int, grad_accum: int, epochs: float, max_steps: int | None
+) -> int:
+    """Optimizer steps for the whole run: ``max_steps`` when set, else ``epochs`` worth."""
+    if max_steps is not None:
+        return max_steps
+    return max(1, math.ceil(steps_per_epoch(num_micro_batches, grad_accum) * epochs))

@@ -1,0 +1,128 @@
+"""Resumable checkpoints: model or adapter, optimizer, scheduler, RNG and data position.
+
+``checkpoints/step-N/`` is written atomically, so the latest complete checkpoint is always a
+valid resume point; resuming reproduces the losses of an uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from tuneforge.engine.files import write_dir_atomic
+
+STATE_FILE = "trainer_state.json"
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+@dataclass
+class TrainerState:
+    """Where training stands: optimizer steps done and the next micro-batch to read."""
+
+    global_step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    tokens_seen: int = 0
+
+
+def checkpoint_dir(run_dir: Path, step: int) -> Path:
+    """The folder of the checkpoint taken after optimizer step ``step``."""
+    return run_dir / "checkpoints" / f"step-{step}"
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Complete checkpoints, oldest first."""
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [
+        (int(match.group(1)), path)
+        for path in root.iterdir()
+        if (match := _STEP_DIR.match(path.name)) and (path / STATE_FILE).is_file()
+    ]
+    return [path for _, path in sorted(found)]
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The most recent complete checkpoint, or None."""
+    checkpoints = list_checkpoints(run_dir)
+    return checkpoints[-1] if checkpoints else None
+
+
+def save_checkpoint(
+    run_dir: Path,
+    state: TrainerState,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    *,
+    keep: int | None,
+) -> Path:
+    """Write ``checkpoints/step-N`` atomically and prune all but the newest ``keep``."""
+    target = checkpoint_dir(run_dir, state.global_step)
+
+    def fill(folder: Path) -> None:
+        model.save_pretrained(folder / "model")
+        torch.save(optimizer.state_dict(), folder / "optimizer.pt")
+        torch.save(scheduler.state_dict(), folder / "scheduler.pt")
+        torch.save(_rng_state(), folder / "rng.pt")
+        (folder / STATE_FILE).write_text(json.dumps(asdict(state), indent=2) + "\n")
+
+    write_dir_atomic(target, fill)
+    if keep is not None:
+        for old in list_checkpoints(run_dir)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def load_checkpoint(
+    folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+) -> TrainerState:
+    """Restore everything saved by ``save_checkpoint`` into live objects."""
+    _load_weights(folder / "model", model)
+    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
+    scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=False))
+    _set_rng_state(torch.load(folder / "rng.pt", weights_only=False))
+    return TrainerState(**json.loads((folder / STATE_FILE).read_text()))
+
+
+def _load_weights(folder: Path, model: torch.nn.Module) -> None:
+    """Load adapter weights (peft) or full weights saved by ``save_pretrained``."""
+    adapter_file = folder / "adapter_model.safetensors"
+    if adapter_file.is_file():
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(model, load_file(adapter_file))
+        return
+    weights = load_file(folder / "model.safetensors")
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    tied = {"lm_head.weight"} if getattr(model.config, "tie_word_embeddings", False) else set()
+    if set(missing) - tied or unexpected:
+        raise RuntimeError(
+            f"checkpoint {folder} does not match the model "
+            f"(missing {sorted(set(missing) - tied)[:3]}, unexpected {unexpected[:3]})"
+        )
+
+
+def _rng_state() -> dict[str, Any]:
+    """Every random generator the loop draws from (dropout, shuffling)."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the generators saved by ``_rng_state``."""
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,382 @@
+"""The one training loop. Every method plugs in through ``methods.base.TrainingMethod``.
+
+The loop owns what no method should: loss reduction over the accumulation window,
+accumulation, clipping, precision, the schedule, evaluation, logging and checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from transformers import get_scheduler
+
+from tuneforge.config import TrainConfig
+from tuneforge.data.tokenize import Tokenized
+from tuneforge.engine.batches import epoch_batches, total_steps
+from tuneforge.engine.checkpoint import (
+    TrainerState,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from tuneforge.engine.logging import RunLogger, check_trackers, truncate_metrics
+from tuneforge.errors import TuneforgeError
+from tuneforge.methods.base import Batch, ReferenceLogps, TrainingMethod
+
+SCHEDULERS = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
+
+
+class TrainingDiverged(TuneforgeError):
+    """The loss became NaN or infinite; the run stopped without applying that update."""
+
+
+@dataclass
+class WindowResult:
+    """One accumulation window: mean loss over its units, summed metrics, tokens seen."""
+
+    loss: float
+    units: int
+    metric_sums: dict[str, float] = field(default_factory=dict)
+    tokens: int = 0
+
+
+@dataclass
+class LoopResult:
+    """What a finished (or interrupted) run leaves behind."""
+
+    state: TrainerState
+    losses: list[float]
+    interrupted: bool = False
+
+
+def resolve_precision(setting: str) -> str:
+    """accelerate's mixed-precision name: bf16 where the hardware runs it, else fp32 ("no")."""
+    if setting == "fp32":
+        return "no"
+    if torch.cuda.is_available():
+        supported = torch.cuda.is_bf16_supported()
+    else:
+        supported = bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
+        supported = supported or bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+    if setting == "bf16" and not supported and torch.cuda.is_available():
+        raise TuneforgeError("train.precision: bf16 is not supported by this GPU; use auto or fp32")
+    return "bf16" if supported or setting == "bf16" else "no"
+
+
+def make_accelerator(train: TrainConfig, run_dir: Path) -> Accelerator:
+    """An Accelerator for this run's precision and trackers."""
+    check_trackers(list(train.report_to))
+    return Accelerator(
+        mixed_precision=resolve_precision(train.precision),
+        cpu=not torch.cuda.is_available(),
+        log_with=list(train.report_to) or None,
+        project_dir=str(run_dir),
+    )
+
+
+def accumulate_window(
+    model: torch.nn.Module,
+    method: TrainingMethod,
+    micro_batches: Sequence[Batch],
+    accelerator: Accelerator,
+    reference: ReferenceLogps | None = None,
+) -> WindowResult:
+    """Forward and backward every micro-batch of one window; gradients are left in ``.grad``.
+
+    Each micro-batch's loss sum is divided by the units of the *whole* window (all processes),
+    so the gradient equals that of one big batch; a window without units contributes zero.
+    """
+    local_units = sum(method.count_units(batch) for batch in micro_batches)
+    units = int(accelerator.reduce(torch.tensor(local_units, device=accelerator.device), "sum"))
+    scale = accelerator.num_processes / max(units, 1)
+    loss_total = torch.zeros((), device=accelerator.device)
+    metric_sums: dict[str, torch.Tensor] = {}
+    tokens = 0
+    for index, batch in enumerate(micro_batches):
+        batch = {key: value.to(accelerator.device) for key, value in batch.items()}
+        last = index == len(micro_batches) - 1
+        sync = contextlib.nullcontext() if last else accelerator.no_sync(model)
+        with sync, accelerator.autocast():
+            output = method.step(model, batch, reference)
+            accelerator.backward(output.loss_sum.float() * scale)
+        loss_total += output.loss_sum.detach().float()
+        for name, value in output.metric_sums.items():
+            metric_sums[name] = metric_sums.get(name, 0) + value.detach().float()
+        tokens += output.tokens
+    loss_total = accelerator.reduce(loss_total, "sum")
+    return WindowResult(
+        loss=float(loss_total) / max(units, 1),
+        units=units,
+        metric_sums={
+            name: float(accelerator.reduce(value, "sum")) for name, value in metric_sums.items()
+        },
+        tokens=tokens,
+    )
+
+
+@torch.no_grad()
+def evaluate_loss(
+    model: torch.nn.Module,
+    method: TrainingMethod,
+    items: Sequence[Tokenized],
+    *,
+    batch_size: int,
+    pad_token_id: int,
+    accelerator: Accelerator,
+    reference: ReferenceLogps | None = None,
+) -> dict[str, float]:
+    """Mean held-out loss (and method metrics) over ``items``, per unit, without dropout."""
+    was_training = model.training
+    model.eval()
+    loss_sum, units = 0.0, 0
+    metric_sums: dict[str, float] = {}
+    for start in range(0, len(items), batch_size):
+        batch = method.collate(items[start : start + batch_size], pad_token_id)
+        batch = {key: value.to(accelerator.device) for key, value in batch.items()}
+        with accelerator.autocast():
+            output = method.step(model, batch, reference)
+        loss_sum += float(output.loss_sum)
+        units += method.count_units(batch)
+        for name, value in output.metric_sums.items():
+            metric_sums[name] = metric_sums.get(name, 0.0) + float(value)
+    model.train(was_training)
+    result = {"eval_loss": loss_sum / max(units, 1)}
+    result.update({f"eval_{name}": value / max(units, 1) for name, value in metric_sums.items()})
+    return result
+
+
+@dataclass
+class LoopInputs:
+    """Everything the loop needs; the model already carries its adapter (if any)."""
+
+    model: torch.nn.Module
+    method: TrainingMethod
+    train_items: Sequence[Tokenized]
+    eval_items: Sequence[Tokenized]
+    train: TrainConfig
+    lr: float
+    run_dir: Path
+    pad_token_id: int
+    resume: bool = False
+    reference: ReferenceLogps | None = None
+    tracker_config: dict[str, Any] = field(default_factory=dict)
+    on_step: Callable[[int, WindowResult], None] | None = None
+
+
+def run_loop(inputs: LoopInputs, accelerator: Accelerator) -> LoopResult:
+    """Train until the step budget is spent; Ctrl-C saves a checkpoint and returns."""
+    cfg = inputs.train
+    model = inputs.model
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=inputs.lr, weight_decay=cfg.weight_decay)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    num_batches = len(
+        epoch_batches(
+            len(inputs.train_items),
+            cfg.batch_size,
+            seed=cfg.seed,
+            epoch=0,
+            process_index=accelerator.process_index,
+            num_processes=accelerator.num_processes,
+        )
+    )
+    steps = total_steps(num_batches, cfg.grad_accum, cfg.epochs, cfg.max_steps)
+    scheduler = get_scheduler(
+        SCHEDULERS[cfg.scheduler],
+        optimizer=optimizer,
+        num_warmup_steps=math.ceil(cfg.warmup_ratio * steps),
+        num_training_steps=steps,
+    )
+    state = _restore(inputs, model, optimizer, scheduler) if inputs.resume else TrainerState()
+    if cfg.report_to:
+        accelerator.init_trackers("tuneforge", config=inputs.tracker_config)
+    logger = RunLogger(
+        inputs.run_dir,
+        total_steps=steps,
+        start_step=state.global_step,
+        tracker_log=accelerator.log if cfg.report_to else None,
+    )
+    runner = _Runner(inputs, accelerator, model, optimizer, scheduler, logger, steps)
+    try:
+        return runner.run(state)
+    finally:
+        logger.close()
+        if cfg.report_to:
+            accelerator.end_training()
+
+
+def _restore(inputs: LoopInputs, model: Any, optimizer: Any, scheduler: Any) -> TrainerState:
+    """Load the latest checkpoint of the run and forget the metrics logged after it."""
+    folder = latest_checkpoint(inputs.run_dir)
+    if folder is None:
+        raise TuneforgeError(f"{inputs.run_dir}: nothing to resume (no checkpoint yet)")
+    state = load_checkpoint(folder, getattr(model, "module", model), optimizer, scheduler)
+    truncate_metrics(inputs.run_dir / "metrics.jsonl", state.global_step)
+    return state
+
+
+class _Runner:
+    """The step-by-step body of ``run_loop``, split out to keep each piece short."""
+
+    def __init__(
+        self,
+        inputs: LoopInputs,
+        accelerator: Accelerator,
+        model: Any,
+        optimizer: Any,
+        scheduler: Any,
+        logger: RunLogger,
+        steps: int,
+    ) -> None:
+        self.inputs, self.accelerator, self.model = inputs, accelerator, model
+        self.optimizer, self.scheduler, self.logger, self.steps = (
+            optimizer,
+            scheduler,
+            logger,
+            steps,
+        )
+        self.cfg = inputs.train
+        self.pending: list[WindowResult] = []
+        self.losses: list[float] = []
+        self.train_seconds = 0.0
+
+    def run(self, state: TrainerState) -> LoopResult:
+        """Step until done; on Ctrl-C checkpoint the last completed step."""
+        self.model.train()
+        try:
+            while state.global_step < self.steps:
+                self._step(state)
+        except KeyboardInterrupt:
+            path = self._save(state)
+            self.logger.message(
+                f"Interrupted: saved {path.relative_to(self.inputs.run_dir)} "
+                "(continue with --resume)."
+            )
+            return LoopResult(state, self.losses, interrupted=True)
+        return LoopResult(state, self.losses)
+
+    def _batches(self, epoch: int) -> list[list[int]]:
+        return epoch_batches(
+            len(self.inputs.train_items),
+            self.cfg.batch_size,
+            seed=self.cfg.seed,
+            epoch=epoch,
+            process_index=self.accelerator.process_index,
+            num_processes=self.accelerator.num_processes,
+        )
+
+    def _step(self, state: TrainerState) -> None:
+        batches = self._batches(state.epoch)
+        window = batches[state.batch_in_epoch : state.batch_in_epoch + self.cfg.grad_accum]
+        items = self.inputs.train_items
+        micro = [
+            self.inputs.method.collate([items[i] for i in idx], self.inputs.pad_token_id)
+            for idx in window
+        ]
+        started = time.monotonic()
+        self.optimizer.zero_grad(set_to_none=True)
+        result = accumulate_window(
+            self.model, self.inputs.method, micro, self.accelerator, self.inputs.reference
+        )
+        step = state.global_step + 1
+        if not math.isfinite(result.loss):
+            raise TrainingDiverged(self._diverged_message(step, result.loss))
+        grad_norm = self._clip()
+        self.optimizer.step()
+        self.scheduler.step()
+        self.train_seconds += time.monotonic() - started
+        state.global_step = step
+        state.batch_in_epoch += len(window)
+        state.tokens_seen += result.tokens
+        epoch_done = state.batch_in_epoch >= len(batches)
+        if epoch_done:
+            state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+        self.losses.append(result.loss)
+        self.pending.append(result)
+        if self.inputs.on_step is not None:
+            self.inputs.on_step(step, result)
+        self._after_step(state, grad_norm, epoch_done)
+
+    def _clip(self) -> float:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        limit = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
+        return float(self.accelerator.clip_grad_norm_(params, limit))
+
+    def _after_step(self, state: TrainerState, grad_norm: float, epoch_done: bool) -> None:
+        step, last = state.global_step, state.global_step >= self.steps
+        if step % self.cfg.logging_steps == 0 or last:
+            self._log(state, grad_norm)
+        due = self.cfg.eval_steps and step % self.cfg.eval_steps == 0
+        if self.inputs.eval_items and (due or (epoch_done and not self.cfg.eval_steps) or last):
+            record = {"step": step, "epoch": round(self._epoch(state), 4)}
+            record.update(self._evaluate())
+            self.logger.log(record)
+        if (self.cfg.save_steps and step % self.cfg.save_steps == 0) or last:
+            self._save(state)
+
+    def _evaluate(self) -> dict[str, float]:
+        return evaluate_loss(
+            self.model,
+            self.inputs.method,
+            self.inputs.eval_items,
+            batch_size=self.cfg.batch_size,
+            pad_token_id=self.inputs.pad_token_id,
+            accelerator=self.accelerator,
+            reference=self.inputs.reference,
+        )
+
+    def _epoch(self, state: TrainerState) -> float:
+        return state.epoch + state.batch_in_epoch / max(1, len(self._batches(state.epoch)))
+
+    def _log(self, state: TrainerState, grad_norm: float) -> None:
+        units = sum(r.units for r in self.pending)
+        elapsed = max(self.train_seconds, 1e-9)
+        tokens_per_s = (
+            sum(r.tokens for r in self.pending) * self.accelerator.num_processes / elapsed
+        )
+        record: dict[str, Any] = {
+            "step": state.global_step,
+            "epoch": round(self._epoch(state), 4),
+            "loss": sum(r.loss * r.units for r in self.pending) / max(units, 1),
+            "lr": self.scheduler.get_last_lr()[0],
+            "grad_norm": grad_norm,
+            "tokens_per_s": round(tokens_per_s, 1),
+        }
+        names = {name for r in self.pending for name in r.metric_sums}
+        for name in sorted(names):
+            record[name] = sum(r.metric_sums.get(name, 0.0) for r in self.pending) / max(units, 1)
+        self.logger.log(record)
+        self.logger.advance(state.global_step, record["loss"], tokens_per_s)
+        self.pending = []
+        self.train_seconds = 0.0
+
+    def _save(self, state: TrainerState) -> Path:
+        return save_checkpoint(
+            self.inputs.run_dir,
+            state,
+            self.accelerator.unwrap_model(self.model),
+            self.optimizer,
+            self.scheduler,
+            keep=self.cfg.save_total_limit,
+        )
+
+    def _diverged_message(self, step: int, loss: float) -> str:
+        last = latest_checkpoint(self.inputs.run_dir)
+        kept = (
+            f"the last good checkpoint is {last.relative_to(self.inputs.run_dir)}"
+            if last
+            else "no checkpoint was saved before it"
+        )
+        return (
+            f"training stopped: the loss became {loss} at step {step}; {kept}. "
+            "Lower train.lr or check the data for broken examples, then run again "
+            "(with --resume to continue from the checkpoint)."
+        )

@@ -1,0 +1,241 @@
+"""``tuneforge train``: one stage, from a config to a run directory.
+
+Sets up what the loop needs (data, split, tokens, model, adapter, method), runs the one loop,
+and writes the run directory of DESIGN.md §3: config.yaml, manifest.json, metrics.jsonl,
+checkpoints/, final/ and, for the automatic split, eval.jsonl.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+import tuneforge
+from tuneforge.config import TuneforgeConfig, dump_config, load_config
+from tuneforge.data.load import load_examples
+from tuneforge.data.split import rows_to_jsonl, split_examples
+from tuneforge.data.tokenize import TokenizedDataset, TokenizeSettings, tokenize_examples
+from tuneforge.data.types import Example
+from tuneforge.engine.files import write_dir_atomic, write_json_atomic, write_text_atomic
+from tuneforge.engine.loop import (
+    LoopInputs,
+    LoopResult,
+    WindowResult,
+    make_accelerator,
+    run_loop,
+)
+from tuneforge.errors import DataError, TuneforgeError
+from tuneforge.methods import build_method
+from tuneforge.models import attach_lora, load_model, load_tokenizer
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+@dataclass
+class TrainOutcome:
+    """Where the run went and how it ended."""
+
+    run_dir: Path
+    result: LoopResult
+    final_dir: Path | None
+
+
+def prepare_run_dir(run_dir: Path, *, resume: bool) -> None:
+    """Refuse to overwrite an earlier run silently; ``--resume`` needs a run to continue."""
+    has_content = run_dir.is_dir() and any(run_dir.iterdir())
+    if resume and not has_content:
+        raise TuneforgeError(f"{run_dir}: nothing to resume (the run directory is empty)")
+    if not resume and has_content:
+        raise TuneforgeError(
+            f"{run_dir} already holds a run; continue it with --resume, or choose another "
+            "directory with output=... (tuneforge never overwrites a run silently)"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def load_train_eval(cfg: TuneforgeConfig) -> tuple[list[Example], list[Example]]:
+    """Training and held-out records: the eval file, or the automatic hash-based split."""
+    kto_threshold = cfg.kto.threshold
+    train = load_examples(
+        cfg.data.train, cfg.method, columns=cfg.columns, kto_threshold=kto_threshold
+    )
+    if cfg.data.eval is not None:
+        held_out = load_examples(
+            cfg.data.eval, cfg.method, columns=cfg.columns, kto_threshold=kto_threshold
+        )
+        return train, held_out
+    return split_examples(train, cfg.data.eval_split)
+
+
+def tokenize_split(
+    examples: list[Example], tokenizer: PreTrainedTokenizerBase, cfg: TuneforgeConfig, what: str
+) -> TokenizedDataset:
+    """Tokenise one split; a split left empty by the length limit is an error."""
+    settings = TokenizeSettings(
+        max_length=cfg.data.max_length,
+        chat_template=cfg.data.chat_template,
+        system_prompt=cfg.data.system_prompt,
+    )
+    dataset = tokenize_examples(examples, tokenizer, settings)
+    if examples and not dataset.items:
+        raise DataError(
+            f"{what}: every example's prompt is longer than data.max_length "
+            f"({cfg.data.max_length} tokens); raise it or shorten the prompts"
+        )
+    return dataset
+
+
+def prepare_model(cfg: TuneforgeConfig, model: PreTrainedModel | None) -> PreTrainedModel:
+    """The base model (loaded unless given), seeded LoRA attached unless ``lora: null``."""
+    model = model if model is not None else load_model(cfg.model)
+    torch.manual_seed(cfg.train.seed)
+    if cfg.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    if cfg.lora is not None:
+        model = attach_lora(model, cfg.lora)
+    return model
+
+
+def save_final(run_dir: Path, model: Any, tokenizer: PreTrainedTokenizerBase) -> Path:
+    """final/: the adapter (or full model), tokenizer and generation config, written atomically."""
+    target = run_dir / "final"
+
+    def fill(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        if getattr(base, "generation_config", None) is not None:
+            base.generation_config.save_pretrained(folder)
+
+    write_dir_atomic(target, fill)
+    return target
+
+
+def _file_sha256(path: str | None) -> str | None:
+    """SHA-256 of a data file, for the manifest (None for a missing or non-file source)."""
+    if path is None or not Path(path).is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    """Versions of everything that changes results."""
+    import accelerate
+    import peft
+    import transformers
+
+    return {
+        "tuneforge": tuneforge.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "accelerate": accelerate.__version__,
+    }
+
+
+def write_manifest(run_dir: Path, cfg: TuneforgeConfig, extra: dict[str, Any]) -> None:
+    """manifest.json: versions, data hashes, seed, command line, plus ``extra``."""
+    manifest = {
+        "versions": _versions(),
+        "data": {
+            "train": {"path": cfg.data.train, "sha256": _file_sha256(cfg.data.train)},
+            "eval": {"path": cfg.data.eval, "sha256": _file_sha256(cfg.data.eval)},
+        },
+        "seed": cfg.train.seed,
+        "command_line": sys.argv,
+        **extra,
+    }
+    write_json_atomic(run_dir / "manifest.json", manifest)
+
+
+def train(
+    cfg: TuneforgeConfig,
+    *,
+    resume: bool = False,
+    model: PreTrainedModel | None = None,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    on_step: Callable[[int, WindowResult], None] | None = None,
+) -> TrainOutcome:
+    """Run one training stage; ``model``/``tokenizer`` override ``cfg.model`` (tests).
+
+    ``on_step(step, window)`` is called after every optimizer step (progress hooks, tests).
+    """
+    started = time.monotonic()
+    cfg = cfg.resolved()
+    run_dir = cfg.run_dir()
+    method = build_method(cfg)
+    train_examples, eval_examples = load_train_eval(cfg)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.model)
+    train_set = tokenize_split(train_examples, tokenizer, cfg, cfg.data.train)
+    eval_set = tokenize_split(eval_examples, tokenizer, cfg, "the held-out split")
+    prepare_run_dir(run_dir, resume=resume)
+    write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
+    if cfg.data.eval is None:
+        write_text_atomic(run_dir / "eval.jsonl", rows_to_jsonl(eval_examples))
+    model = prepare_model(cfg, model)
+    accelerator = make_accelerator(cfg.train, run_dir)
+    inputs = LoopInputs(
+        model=model,
+        method=method,
+        train_items=train_set.items,
+        eval_items=eval_set.items,
+        train=cfg.train,
+        lr=cfg.resolved_lr(),
+        run_dir=run_dir,
+        pad_token_id=tokenizer.pad_token_id,
+        resume=resume,
+        on_step=on_step,
+        tracker_config={"method": cfg.method, "model": cfg.model, "lr": cfg.resolved_lr()},
+    )
+    counts = {
+        "train_examples": len(train_set.items),
+        "eval_examples": len(eval_set.items),
+        "dropped_too_long": len(train_set.dropped) + len(eval_set.dropped),
+        "truncated": train_set.truncated + eval_set.truncated,
+    }
+    write_manifest(run_dir, cfg, {"counts": counts, "status": "running"})
+    result = run_loop(inputs, accelerator)
+    final_dir = None
+    if not result.interrupted:
+        final_dir = save_final(run_dir, accelerator.unwrap_model(model), tokenizer)
+    status = "interrupted" if result.interrupted else "finished"
+    write_manifest(
+        run_dir,
+        cfg,
+        {
+            "counts": counts,
+            "status": status,
+            "global_step": result.state.global_step,
+            "wall_time_s": round(time.monotonic() - started, 2),
+            "precision": accelerator.mixed_precision,
+        },
+    )
+    return TrainOutcome(run_dir, result, final_dir)
+
+
+def train_command(path: Path, overrides: list[str], *, resume: bool) -> int:
+    """CLI body of ``tuneforge train``: 0 on success, 130 when interrupted, 2 on a user error."""
+    try:
+        outcome = train(load_config(path, overrides), resume=resume)
+    except TuneforgeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if outcome.result.interrupted:
+        return 130
+    print(f"Run directory: {outcome.run_dir}\nModel: {outcome.final_dir}")
+    return 0

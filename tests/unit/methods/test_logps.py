@@ -1,0 +1,108 @@
+"""The shared shift-and-mask against hand-computed values and a log_softmax reference."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from tuneforge.data.tokenize import IGNORE_INDEX
+from tuneforge.methods.logps import sequence_logps, token_logps
+
+M = IGNORE_INDEX
+LN2, LN3 = math.log(2.0), math.log(3.0)
+
+
+def tiny_logits() -> torch.Tensor:
+    """(1, 3, 3): row 0 uniform; row 1 gives token 0 probability 1/2, tokens 1 and 2 1/4."""
+    return torch.tensor([[[0.0, 0.0, 0.0], [LN2, 0.0, 0.0], [5.0, -1.0, 2.0]]])
+
+
+def test_hand_computed_values() -> None:
+    # Position 0 predicts label 1 (p = 1/3); position 1 predicts label 0 (p = 1/2).
+    logps, mask = token_logps(tiny_logits(), torch.tensor([[M, 1, 0]]))
+    assert mask.tolist() == [[True, True]]
+    assert logps.dtype == torch.float32
+    torch.testing.assert_close(logps, torch.tensor([[-LN3, -LN2]]))
+
+
+def test_masked_positions_are_exactly_zero() -> None:
+    # The first label is never predicted (nothing before it); position 0 predicts a masked one.
+    logps, mask = token_logps(tiny_logits(), torch.tensor([[2, M, 2]]))
+    assert mask.tolist() == [[False, True]]
+    torch.testing.assert_close(logps, torch.tensor([[0.0, -2 * LN2]]))
+    assert logps[0, 0].item() == 0.0
+
+
+def test_sequence_logps_sums_and_counts() -> None:
+    logits = tiny_logits().repeat(2, 1, 1)
+    sums, counts = sequence_logps(logits, torch.tensor([[M, 1, 0], [M, M, 1]]))
+    torch.testing.assert_close(sums, torch.tensor([-LN3 - LN2, -2 * LN2]))
+    assert counts.tolist() == [2, 1]
+
+
+def test_matches_log_softmax_reference() -> None:
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 6, 7, generator=generator)
+    labels = torch.randint(0, 7, (3, 6), generator=generator)
+    labels[0, :3] = M
+    labels[1, 4:] = M
+    labels[2, :] = M
+    logps, mask = token_logps(logits, labels)
+    shift_labels = labels[:, 1:]
+    expected_mask = shift_labels != M
+    reference = (
+        torch.log_softmax(logits[:, :-1], dim=-1)
+        .gather(-1, shift_labels.clamp(min=0).unsqueeze(-1))
+        .squeeze(-1)
+        * expected_mask
+    )
+    assert torch.equal(mask, expected_mask)
+    torch.testing.assert_close(logps, reference)
+
+
+def test_bf16_logits_are_upcast() -> None:
+    generator = torch.Generator().manual_seed(1)
+    logits = (torch.randn(2, 5, 11, generator=generator) * 4).bfloat16()
+    labels = torch.randint(0, 11, (2, 5), generator=generator)
+    logps, _ = token_logps(logits, labels)
+    assert logps.dtype == torch.float32
+    reference = torch.log_softmax(logits.float()[:, :-1], -1).gather(-1, labels[:, 1:, None])
+    torch.testing.assert_close(logps, reference.squeeze(-1))
+
+
+def test_gradient_flows_and_all_masked_gives_zero() -> None:
+    logits = torch.randn(2, 4, 5, requires_grad=True)
+    logps, mask = token_logps(logits, torch.full((2, 4), M))
+    assert not mask.any()
+    total = logps.sum()
+    assert total.item() == 0.0
+    total.backward()
+    assert logits.grad is not None
+    assert torch.equal(logits.grad, torch.zeros_like(logits))
+
+
+def test_gradient_matches_reference() -> None:
+    generator = torch.Generator().manual_seed(2)
+    logits = torch.randn(2, 5, 7, generator=generator)
+    labels = torch.randint(0, 7, (2, 5), generator=generator)
+    labels[1, 2:] = M
+    ours = logits.clone().requires_grad_()
+    token_logps(ours, labels)[0].sum().backward()
+    ref = logits.clone().requires_grad_()
+    mask = labels[:, 1:] != M
+    (
+        torch.log_softmax(ref[:, :-1], -1)
+        .gather(-1, labels[:, 1:].clamp(min=0)[..., None])
+        .squeeze(-1)
+        .mul(mask)
+        .sum()
+        .backward()
+    )
+    torch.testing.assert_close(ours.grad, ref.grad)
+
+
+def test_shape_mismatch_is_refused() -> None:
+    with pytest.raises(ValueError, match="expected logits"):
+        token_logps(torch.zeros(1, 3, 4), torch.zeros(1, 4, dtype=torch.long))
