@@ -63,6 +63,7 @@ class _Settings:
     chat_template: bool = True
     system_prompt: str | None = None
     kto_threshold: float | None = None
+    kto_weights: tuple[float, float] = (1.0, 1.0)
 
 
 def check_command(
@@ -142,8 +143,13 @@ def _settings(
     settings.columns = dict(getattr(config, "columns", None) or {}) or None
     settings.chat_template = bool(getattr(data, "chat_template", True))
     settings.system_prompt = getattr(data, "system_prompt", None)
+    kto = getattr(config, "kto", None)
     if kto_threshold is None:
-        settings.kto_threshold = getattr(getattr(config, "kto", None), "threshold", None)
+        settings.kto_threshold = getattr(kto, "threshold", None)
+    settings.kto_weights = (
+        float(getattr(kto, "desirable_weight", 1.0)),
+        float(getattr(kto, "undesirable_weight", 1.0)),
+    )
     if model in (None, DEFAULT_MODEL) and getattr(config, "model", None):
         settings.model = str(config.model)
     if max_length in (None, DEFAULT_MAX_LENGTH) and getattr(data, "max_length", None):
@@ -186,7 +192,7 @@ def run_check(
     summary["rows"] = collected.records
 
     if method == "kto":
-        examples = _label_kto(examples, settings.kto_threshold, name, report)
+        examples = _label_kto(examples, settings, name, report)
     if method in ("dpo", "orpo"):
         pairs = [ex for ex in examples if isinstance(ex, PairExample)]
         problems.extend(rules.length_bias(pairs, name))
@@ -203,11 +209,11 @@ def run_check(
 
 
 def _label_kto(
-    examples: list[Example], threshold: float | None, name: str, report: CheckReport
+    examples: list[Example], settings: _Settings, name: str, report: CheckReport
 ) -> list[Example]:
     """Apply the threshold rule; report the rule, neutrals and the class balance."""
     scored = [ex for ex in examples if isinstance(ex, ScoredExample)]
-    labelling = resolve_kto_labels(scored, threshold)
+    labelling = resolve_kto_labels(scored, settings.kto_threshold)
     report.summary["kto"] = {
         "desirable": labelling.desirable,
         "undesirable": labelling.undesirable,
@@ -230,7 +236,11 @@ def _label_kto(
     else:
         lines = [origin.line for origin in labelling.neutral_origins]
         problems.extend(rules.neutral_warning(lines, labelling.threshold, name))
-        problems.extend(rules.kto_balance(labelling.desirable, labelling.undesirable, name))
+        problems.extend(
+            rules.kto_balance(
+                labelling.desirable, labelling.undesirable, name, settings.kto_weights
+            )
+        )
     return list(labelling.examples)
 
 

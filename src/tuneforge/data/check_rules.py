@@ -95,8 +95,13 @@ def kto_weights(desirable: int, undesirable: int) -> tuple[float, float] | None:
     return 1.0, math.floor(desirable / undesirable * 100 + 1e-9) / 100
 
 
-def kto_balance(desirable: int, undesirable: int, file: str) -> list[Problem]:
-    """Warn about a desirable/undesirable ratio outside [1, 4/3], with weights that fix it."""
+def kto_balance(
+    desirable: int, undesirable: int, file: str, weights: tuple[float, float] = (1.0, 1.0)
+) -> list[Problem]:
+    """Warn when λ_D·n_D / (λ_U·n_U) lies outside [1, 4/3], with weights that fix it.
+
+    ``weights`` are the configured (λ_D, λ_U); the suggestion replaces both.
+    """
     if desirable + undesirable == 0:
         return []
     if desirable == 0 or undesirable == 0:
@@ -110,18 +115,21 @@ def kto_balance(desirable: int, undesirable: int, file: str) -> list[Problem]:
                 "desirable and undesirable replies — add some, or use SFT",
             )
         ]
-    weights = kto_weights(desirable, undesirable)
-    if weights is None:
+    low, high = KTO_RATIO_RANGE
+    weighted = weights[0] * desirable / (weights[1] * undesirable)
+    suggested = kto_weights(desirable, undesirable)
+    if low <= weighted <= high or suggested is None:
         return []
-    weight_d, weight_u = weights
+    weight_d, weight_u = suggested
     achieved = weight_d * desirable / (weight_u * undesirable)
+    configured = "" if weights == (1.0, 1.0) else f" with weights {weights[0]:g}/{weights[1]:g}"
     return [
         _warn(
             file,
             None,
             "score",
-            f"{desirable} desirable vs {undesirable} undesirable examples (ratio "
-            f"{desirable / undesirable:.2f}, recommended 1 to 4/3); set "
+            f"{desirable} desirable vs {undesirable} undesirable examples (weighted ratio "
+            f"{weighted:.2f}{configured}, recommended 1 to 4/3); set "
             f"kto.desirable_weight: {weight_d:g} and kto.undesirable_weight: {weight_u:g} "
             f"so that λ_D·n_D / (λ_U·n_U) = {achieved:.2f} and neither kind dominates the loss",
         )

@@ -112,7 +112,7 @@ def _method_hint(values: dict[str, Any], method: str) -> str:
     if method in ("dpo", "orpo"):
         if "score" in values or "label" in values:
             return " (this looks like KTO data: prompt, completion, score; check --method)"
-        if "messages" in values or "response" in values:
+        if any(name in values for name in ("messages", "completion", "response")):
             return " (this looks like SFT data; check --method)"
     elif method in ("sft", "kto") and ("chosen" in values or "preferred_output" in values):
         return " (this looks like DPO/ORPO preference pairs; check --method)"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,6 +225,30 @@ def _restore(inputs: LoopInputs, model: Any, optimizer: Any, scheduler: Any) -> 
     return state
 
 
+class _StopRequest:
+    """A SIGINT handler that asks the loop to stop at the next step boundary."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Install the handler for the duration (main thread only; elsewhere a no-op)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self._handle)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
 class _Runner:
     """The step-by-step body of ``run_loop``, split out to keep each piece short."""
 
@@ -249,11 +275,19 @@ class _Runner:
         self.train_seconds = 0.0
 
     def run(self, state: TrainerState) -> LoopResult:
-        """Step until done; on Ctrl-C checkpoint the last completed step."""
+        """Step until done; on Ctrl-C checkpoint the last completed step.
+
+        The first Ctrl-C only sets a flag that is checked between steps, so the checkpoint
+        never captures a half-applied update; a second Ctrl-C interrupts at once.
+        """
         self.model.train()
+        stop = _StopRequest()
         try:
-            while state.global_step < self.steps:
-                self._step(state)
+            with stop.installed():
+                while state.global_step < self.steps and not stop.requested:
+                    self._step(state)
+            if stop.requested and state.global_step < self.steps:
+                raise KeyboardInterrupt
         except KeyboardInterrupt:
             path = self._save(state)
             self.logger.message(
@@ -301,9 +335,9 @@ class _Runner:
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
         self.losses.append(result.loss)
         self.pending.append(result)
+        self._after_step(state, grad_norm, epoch_done)
         if self.inputs.on_step is not None:
             self.inputs.on_step(step, result)
-        self._after_step(state, grad_norm, epoch_done)
 
     def _clip(self) -> float:
         params = [p for p in self.model.parameters() if p.requires_grad]
