@@ -44,7 +44,7 @@ def casual(rng, text):
     r = rng.random()
     if r < 0.45:
         text = text.lower()
-    elif r < 0.75 and text:
+    elif r < 0.75 and text and not text[1:2].isupper():
         text = text[0].lower() + text[1:]
     if text.endswith(".") and rng.random() < 0.6:
         text = text[:-1]

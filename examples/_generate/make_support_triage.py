@@ -39,6 +39,13 @@ E = {
     "date": ["the 3rd", "March 14", "the 28th", "June 2", "last Friday", "Monday", "12 Oct",
              "the 1st", "Sept 19", "yesterday", "the 15th", "Nov 7"],
     "n": ["3", "4", "5", "6", "8", "10", "12", "15", "20", "25", "40"],
+    "view": ["timeline view", "calendar view", "workload view", "Kanban board", "timesheet view"],
+    "chat": ["Microsoft Teams", "Discord", "Google Chat", "Mattermost", "WhatsApp"],
+    "cal": ["Google Calendar", "Outlook"],
+    "phone": ["iPhone 13", "iPhone 15 Pro", "iPad", "iPhone SE", "iPad mini"],
+    "laptop": ["MacBook Air", "Windows laptop", "Surface Pro", "MacBook Pro", "Dell XPS"],
+    "code": ["Error 502", "'Unexpected token < in JSON'", "error BD-500", "a 401 on /api/session",
+             "'Request timed out'"],
     "browser": ["Chrome", "Firefox", "Safari", "Edge", "Brave", "Chrome on a Chromebook"],
     "device": ["iPhone 13", "Pixel 7", "iPad", "Galaxy S22", "iPhone 15 Pro", "a Samsung tablet",
                "MacBook Air", "Windows laptop", "OnePlus 11"],
@@ -64,7 +71,8 @@ def order_no(rng):
     return "BD-" + str(rng.randrange(10000, 99999))
 
 
-def fill(rng, text):
+def draw(rng):
+    """One set of entity values, shared by every sentence of a message."""
     vals = {k: pick(rng, v) for k, v in E.items()}
     vals["order"] = order_no(rng)
     vals["order2"] = "#" + str(rng.randrange(100000, 999999))
@@ -73,10 +81,14 @@ def fill(rng, text):
     vals["ver"] = "%d.%d.%d" % (rng.randrange(3, 6), rng.randrange(0, 20), rng.randrange(0, 9))
     vals["tickets"] = str(rng.randrange(3000, 9999))
     vals["domain"] = pick(rng, ["copperline.studio", "halden.co", "northfold.media", "orbitlegal.com"])
-    first = pick(rng, E["name"]).lower().replace("ë", "e").replace("í", "i")
+    first = vals["name"].lower().replace("ë", "e").replace("í", "i")
     vals["email"] = first + pick(rng, ["", ".m", "_k", "88", ".work"]) + "@" + pick(
         rng, ["gmail.com", "outlook.com", "copperline.studio", "halden.co", "proton.me"])
-    return text.format(**vals)
+    return vals
+
+
+def fill(rng, text, vals=None):
+    return text.format(**(vals or draw(rng)))
 
 
 # --------------------------------------------------------------------------
@@ -96,7 +108,7 @@ CORES = {
         "Please add our VAT number to the invoices, our accountant says the last three are missing it.||The VAT number is IE 6388047V.",
         "I upgraded to {plan} by accident. Could I get a refund for the difference?||I meant to click 'compare plans'.||I switched back within an hour.",
         "We got an email saying the payment failed but the card works everywhere else.||Can you try charging it again?",
-        "We're billed for {n} seats but only have 3 active users. Can you fix the seat count on the invoice?",
+        "We're billed for {n} seats but only have 2 active users. Can you fix the seat count on the invoice?",
         "Is there a discount if we switch from monthly to annual billing?",
         "Do you offer nonprofit pricing? We're a registered charity.||Happy to send our charity registration number.",
         "Why was sales tax added to my invoice this time? It never was before.",
@@ -127,8 +139,8 @@ CORES = {
     "technical": [
         "The {feature} won't load, it just shows {err}.||I've tried logging out, clearing the cache and using {browser}, same thing.",
         "{integration} stopped syncing with Brightdesk on {date}. Tasks created there don't show up anymore.||I disconnected and reconnected it, no change.",
-        "My Cube won't pair with the desktop app. Bluetooth sees it but the app keeps saying 'no device found'.||I'm on a {device}.",
-        "The iOS app crashes every time I open a project with attachments. I'm on a {device}.||Reinstalling didn't help.",
+        "My Cube won't pair with the desktop app. Bluetooth sees it but the app keeps saying 'no device found'.||I'm on a {laptop}.",
+        "The iOS app crashes every time I open a project with attachments. I'm on an {phone}.||Reinstalling didn't help.",
         "Exporting timesheets to CSV gives me an empty file.||Just the header row, no data.",
         "I'm not getting any email notifications when tasks are assigned to me, even though they're switched on.||Not in spam either.",
         "Automations stopped firing. The rule that moves cards to Done when the checklist is complete does nothing.",
@@ -138,17 +150,17 @@ CORES = {
         "The API is returning 500 errors on the /tasks endpoint since this morning.||Other endpoints seem fine.",
         "Brightdesk has become really slow, boards take 20+ seconds to load in {browser}.||Our internet is fast, other sites are fine.",
         "The Cube registers flips but the time entries land on the wrong project.",
-        "Google sign-in works but then the dashboard is a blank white page.||Console shows {err}.",
+        "Google sign-in works but then the dashboard is a blank white page.||Console shows {code}.",
         "Webhooks aren't being delivered to our endpoint anymore, nothing in the logs on our side.",
-        "When I drag a task on the {feature} it snaps back to where it was.",
-        "The desktop app (version {ver}) freezes on startup on my {device}.",
+        "When I drag a task on the {view} it snaps back to where it was.",
+        "The desktop app (version {ver}) freezes on startup on my {laptop}.",
         "The calendar sync duplicates every event, I now have 4 copies of each meeting.",
         "Time tracker keeps running after I stop it, found 14 hours logged overnight.",
         "The PDF report cuts off the last column on every page.",
         "Search doesn't find tasks I know exist, even when I type the exact title.",
-        "I keep getting {err} when I try to save a task template.",
+        "I keep getting {code} when I try to save a task template.",
         "Comments with @mentions don't notify the person mentioned.",
-        "The Room Panel isn't picking up new bookings from {integration}, it still shows last week's schedule.",
+        "The Room Panel isn't picking up new bookings from {cal}, it still shows last week's schedule.",
         "Recurring tasks are being created twice every Monday.",
         "Since the update to {ver} the Android app logs me out every few minutes.",
         "The Zapier trigger 'new task' fires for old tasks too, so we get dozens of duplicates.",
@@ -157,7 +169,7 @@ CORES = {
         "The sidebar icons disappeared after today's update and the menu is unusable in {browser}.",
         "The Cube battery dies in a day even though it's supposed to last months.||It's fully charged each time.",
         "Importing our CSV from {tool} fails at row 212 with no explanation.",
-        "Dates on the {feature} are off by one day for everyone in our Sydney office.",
+        "Dates on the {view} are off by one day for everyone in our Sydney office.",
         "Reports tab keeps spinning and never shows the chart.",
         "Two-way sync with {integration} overwrote our task descriptions with blank text.",
         "The workload view shows people at 0 hours even though they have tasks assigned.",
@@ -230,8 +242,8 @@ CORES = {
     ],
     "feature_request": [
         "Would love a dark mode. My eyes are tired by 5pm.",
-        "Any plans to add dependencies between tasks on the {feature}? It's the one thing we miss from {tool}.",
-        "Please add a {integration} integration that lets us create tasks from messages.",
+        "Any plans to add dependencies between tasks on the {view}? It's the one thing we miss from {tool}.",
+        "Please add a {chat} integration that lets us create tasks from messages.",
         "It would be really helpful to have custom fields on tasks, like budget or client code.",
         "Can you add bulk editing? Changing the due date on 40 tasks one by one is painful.",
         "Feature idea: let the mobile app work offline and sync when I'm back on signal.||I do site visits with no coverage.",
@@ -249,17 +261,17 @@ CORES = {
         "Please add a way to archive a whole board at once instead of each task.",
         "A weekly email summary of what my team finished would be amazing.",
         "Could you let us choose which day the week starts on? Our week starts on Sunday.",
-        "It would help a lot if the {feature} could be filtered by tag.",
+        "It would help a lot if the {view} could be filtered by tag.",
         "Please consider a one-off licence for freelancers instead of a subscription.",
         "Would be nice if the Cube could vibrate when I've been on one task for two hours.",
         "An Apple Watch app for starting and stopping timers would be perfect.",
         "Could the client portal have our own logo and colours?",
         "Please add two-level subtasks. One level isn't enough for our launches.",
         "Would love to see a Linux version of the desktop app.",
-        "Let us export the {feature} as an image so I can drop it into slide decks.",
-        "Could you add an option to hide weekends on the {feature}?",
+        "Let us export the {view} as an image so I can drop it into slide decks.",
+        "Could you add an option to hide weekends on the {view}?",
         "Suggestion: a 'focus mode' that hides everything except today's tasks.",
-        "It would be great if automations could post to a {integration} channel.",
+        "It would be great if automations could post to a {chat} channel.",
         "Please add a read receipt or 'seen' marker on comments.",
     ],
     "cancellation": [
@@ -348,20 +360,13 @@ DETAILS = {
 }
 
 SUBJECTS = {
-    "billing": ["Double charge", "Invoice request", "Question about my bill", "Payment failed?",
-                "Refund", "VAT on invoices", "Billing", "Wrong amount charged", "Receipts"],
-    "technical": ["Bug", "Not syncing", "App crashing", "Something's broken", "Error when exporting",
-                  "Cube not working", "Help - page won't load", "Urgent: {integration} sync"],
-    "account": ["Can't log in", "Login problem", "Access", "Admin rights", "2FA issue",
-                "User management", "Change email"],
-    "shipping": ["Order {order}", "Where is my order?", "Delivery", "Damaged package",
-                 "Wrong item received", "Shipping question", "Return"],
-    "feature_request": ["Suggestion", "Feature request", "Idea", "Wishlist", "Would love this",
-                        "Product feedback"],
-    "cancellation": ["Cancel subscription", "Cancellation", "Closing our account", "Not renewing",
-                     "Please cancel", "Ending our plan"],
+    "billing": ["Billing question", "Question about billing", "Billing", "Payment query", "Our account billing"],
+    "technical": ["Bug", "Something's not working", "Problem", "Issue with Brightdesk", "Help needed", "Bug report"],
+    "account": ["Account access", "Account question", "User management", "Help with my account", "Access issue"],
+    "shipping": ["My hardware order", "Delivery question", "Order query", "Hardware order", "Shipping"],
+    "feature_request": ["Suggestion", "Feature request", "Idea", "Product feedback", "Wishlist"],
+    "cancellation": ["Cancellation", "Cancel subscription", "Cancelling", "Ending our plan", "Please cancel"],
 }
-
 OPENERS = [
     "Hi,", "Hello,", "Hi there,", "Hey,", "Hey team,", "Good morning,", "Hi Brightdesk,",
     "Hello support,", "Hiya,", "Dear Brightdesk team,", "Hi folks,", "Afternoon,",
@@ -486,7 +491,7 @@ HARD = [
     ("billing", "Before I recommend Brightdesk to our other office I need to understand pricing: if they join our workspace, are they billed on our invoice or separately?"),
     ("billing", "Cancelled the extra Room Panel order before it shipped, that part's fine, but the refund still hasn't come back to my card after 10 days."),
     ("technical", "I was going to cancel because of this, honestly, but let's try once more: the Outlook sync creates duplicate events every single day. Can you fix it?"),
-    ("technical", "We just upgraded to Business (billing went through fine) and since then the reports tab shows {err}."),
+    ("technical", "We just upgraded to Business (billing went through fine) and since then the reports tab shows {code}."),
     ("technical", "The Cube arrived quickly, thanks for that. Problem is it disconnects from the app every ten minutes and I have to re-pair it."),
     ("technical", "A dark mode would be nice someday, but right now the bigger problem is that the whole app is unreadable because the text colour changed to light grey on white after the update."),
     ("technical", "I can log in fine, that's not the issue. After login the projects list is empty on mobile, but on desktop everything is there."),
@@ -533,9 +538,9 @@ HARD = [
 ]
 
 
-def sign(rng):
+def sign(rng, vals):
     r = rng.random()
-    name = pick(rng, E["name"])
+    name = vals["name"]
     if r < 0.35:
         return ""
     if r < 0.6:
@@ -543,14 +548,15 @@ def sign(rng):
     if r < 0.75:
         return "- " + name
     if r < 0.9:
-        return name + "\n" + pick(rng, E["company"])
-    return name + " | " + pick(rng, ["Operations", "Finance", "Project lead", "Founder", "Studio manager", "IT"]) + ", " + pick(rng, E["company"])
+        return name + "\n" + vals["company"]
+    return name + " | " + pick(rng, ["Operations", "Finance", "Project lead", "Founder", "Studio manager", "IT"]) + ", " + vals["company"]
 
 
 def compose(rng, label, core):
     pieces = core.split("||")
-    text = fill(rng, pieces[0])
-    specific = [fill(rng, p) for p in pieces[1:]]
+    vals = draw(rng)
+    text = fill(rng, pieces[0], vals)
+    specific = [fill(rng, p, vals) for p in pieces[1:]]
 
     def details(k):
         """Up to k extra sentences, preferring the ones written for this request."""
@@ -559,7 +565,7 @@ def compose(rng, label, core):
         generic = list(DETAILS[label])
         rng.shuffle(generic)
         if rng.random() < 0.5 or not pool:
-            pool = pool + [fill(rng, g) for g in generic[:1]]
+            pool = pool + [fill(rng, g, vals) for g in generic[:1]]
         return pool[:k]
 
     style = rng.random()
@@ -576,7 +582,15 @@ def compose(rng, label, core):
     if style < 0.55:
         parts = []
         if rng.random() < 0.7:
-            parts.append(pick(rng, OPENERS))
+            opener = pick(rng, OPENERS)
+            if opener.endswith(","):
+                if opener.startswith(("Dear", "To whom")) or rng.random() < 0.4:
+                    text = opener + "\n" + text
+                    opener = ""
+                else:
+                    opener = opener[:-1] + pick(rng, [".", "!"])
+            if opener:
+                parts.append(opener)
         parts.append(text)
         if rng.random() < 0.65:
             parts.extend(details(rng.choice([1, 1, 2])))
@@ -592,24 +606,24 @@ def compose(rng, label, core):
         # Email with a blank line between greeting, body and sign-off.
         body = []
         if rng.random() < 0.55:
-            body.append(fill(rng, pick(rng, CONTEXT)))
+            body.append(fill(rng, pick(rng, CONTEXT), vals))
         body.append(text)
         body.extend(details(rng.choice([0, 1, 1, 2])))
         msg = pick(rng, OPENERS) + "\n\n" + " ".join(body)
         closer = pick(rng, CLOSERS)
-        s = sign(rng)
+        s = sign(rng, vals)
         if closer.endswith(",") and not s:
-            s = pick(rng, E["name"])
+            s = vals["name"]
         msg += "\n\n" + closer + ("\n" + s if s else "")
         if rng.random() < 0.3:
-            msg = "Subject: " + fill(rng, pick(rng, SUBJECTS[label])) + "\n\n" + msg
+            msg = "Subject: " + pick(rng, SUBJECTS[label]) + "\n\n" + msg
         if rng.random() < 0.15:
             msg = typo(rng, msg)
         return msg
     # Web-form / widget style.
     lines = []
     if rng.random() < 0.5:
-        lines.append("Workspace: " + pick(rng, E["company"]))
+        lines.append("Workspace: " + vals["company"])
     lines.append("Topic: " + pick(rng, ["Other", "General", "Help", "Question", "Support"]))
     extra = details(1) if rng.random() < 0.5 else []
     lines.append("Message: " + " ".join([text] + extra))

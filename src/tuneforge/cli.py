@@ -23,10 +23,14 @@ def check(
     ],
     method: Annotated[str, typer.Option("--method", "-m", help="sft, dpo, orpo or kto.")],
     model: Annotated[
-        str,
-        typer.Option(help="Tokenizer for length checks: embedded, a hub id, a folder, or none."),
-    ] = "embedded",
-    max_length: Annotated[int, typer.Option(help="Max tokens per example.")] = 1024,
+        str | None,
+        typer.Option(
+            help="Tokenizer for length checks: embedded (default), a hub id, a folder, or none."
+        ),
+    ] = None,
+    max_length: Annotated[
+        int | None, typer.Option(help="Max tokens per example (default 1024, or the config's).")
+    ] = None,
     eval_file: Annotated[
         Path | None, typer.Option("--eval", help="Eval file: also report train/eval overlap.")
     ] = None,
@@ -82,6 +86,25 @@ def train_stage(
     from tuneforge.train import train_command
 
     raise typer.Exit(train_command(path, overrides or [], resume=resume))
+
+
+@app.command()
+def quickstart(
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="Dotted overrides, e.g. train.epochs=1.")
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Folder of the example (default examples/support-triage)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Run directory (default runs/quickstart, never reused).")
+    ] = None,
+) -> None:
+    """The main job: tune the embedded model on support-triage and compare with the baseline."""
+    from tuneforge.quickstart import quickstart_command
+
+    raise typer.Exit(quickstart_command(data, output, overrides or []))
 
 
 def main() -> None:

@@ -7,7 +7,9 @@ Errors (exit 2) make the file unusable: unreadable rows, missing or malformed fi
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,7 @@ class _Settings:
     system_prompt: str | None = None
     kto_threshold: float | None = None
     kto_weights: tuple[float, float] = (1.0, 1.0)
+    config_method: str | None = None
 
 
 def check_command(
@@ -136,13 +139,19 @@ def _settings(
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        report.problems.append(Problem(str(config_path), None, "config", str(exc)))
+        # One problem per line; drop a leading "CONFIG: " the message may already carry.
+        where = str(config_path)
+        for line in str(exc).splitlines() or [""]:
+            text = line.strip().removeprefix(f"{where}: ").removeprefix(f"{where}:")
+            if text:
+                report.problems.append(Problem(where, None, "config", text))
         return None
     # getattr with defaults: the config is discriminated on method, so e.g. `kto` may be absent.
     data = getattr(config, "data", None)
     settings.columns = dict(getattr(config, "columns", None) or {}) or None
     settings.chat_template = bool(getattr(data, "chat_template", True))
     settings.system_prompt = getattr(data, "system_prompt", None)
+    settings.config_method = getattr(config, "method", None)
     kto = getattr(config, "kto", None)
     if kto_threshold is None:
         settings.kto_threshold = getattr(kto, "threshold", None)
@@ -178,6 +187,9 @@ def run_check(
     settings = _settings(model, max_length, kto_threshold, config_path, report)
     if settings is None:
         return _finish(report)
+    if settings.config_method not in (None, method):
+        message = f"the config is for {settings.config_method} but --method is {method}"
+        report.problems.append(Problem(str(config_path), None, "method", message, "warning"))
     if settings.max_length < 1:
         report.problems.append(
             Problem(name, None, "max_length", f"must be at least 1, got {settings.max_length}")
@@ -268,7 +280,9 @@ def _measure_tokens(examples: list[Example], settings: _Settings, report: CheckR
     try:
         from tuneforge.models import load_tokenizer
 
-        tokenizer = load_tokenizer(settings.model)
+        # Anything a loader prints must not corrupt `--json` output on stdout.
+        with contextlib.redirect_stdout(sys.stderr):
+            tokenizer = load_tokenizer(settings.model)
     except ModelLoadError as exc:
         report.problems.append(Problem(name, None, "model", str(exc)))
         return

@@ -31,10 +31,20 @@ def _warn(file: str, line: int | None, field: str, message: str) -> Problem:
 
 
 def _lines_text(lines: list[int]) -> str:
-    """``3, 8, 10`` or ``3, 8, 10, 12, 15 and 9 more``: enough to find them, never a wall."""
+    """``line 3``, ``lines 3, 8`` or ``lines 3, 8, 10, 12, 15 and 9 more``: never a wall."""
     shown = ", ".join(str(n) for n in lines[:SHOWN_LINES])
     rest = len(lines) - SHOWN_LINES
-    return f"{shown} and {rest} more" if rest > 0 else shown
+    word = "line" if len(lines) == 1 else "lines"
+    return f"{word} {shown} and {rest} more" if rest > 0 else f"{word} {shown}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _verb(n: int, verb: str) -> str:
+    """Third person: one prompt appears, two prompts appear."""
+    return f"{verb}s" if n == 1 else verb
 
 
 def duplicate_rows(rows: list[RawRow], file: str) -> list[Problem]:
@@ -144,7 +154,7 @@ def small_dataset(usable: int, file: str) -> list[Problem]:
                 file,
                 None,
                 "file",
-                f"only {usable} usable example{'s' if usable != 1 else ''}; fine-tuning usually "
+                f"only {_count(usable, 'usable example')}; fine-tuning usually "
                 f"needs at least {SMALL_DATASET} (a few hundred is better) — add more examples",
             )
         ]
@@ -182,8 +192,8 @@ def overlap(
             file,
             None,
             "prompt",
-            f"{len(lines)} prompt{'s' if len(lines) != 1 else ''} also appear in {eval_file} "
-            f"(lines {_lines_text(lines)}); the evaluation would overstate the gain — "
+            f"{_count(len(lines), 'prompt')} also {_verb(len(lines), 'appear')} in {eval_file} "
+            f"({_lines_text(lines)}); the evaluation would overstate the gain — "
             "remove them from one of the files",
         )
     ]
@@ -198,8 +208,9 @@ def neutral_warning(lines: list[int], threshold: float | None, file: str) -> lis
             file,
             None,
             "score",
-            f"{len(lines)} example{'s' if len(lines) != 1 else ''} score exactly the threshold "
-            f"{threshold:g} and are left out as neutral (lines {_lines_text(lines)})",
+            f"{_count(len(lines), 'example')} {_verb(len(lines), 'score')} exactly the "
+            f"threshold {threshold:g} and {'is' if len(lines) == 1 else 'are'} left out as "
+            f"neutral ({_lines_text(lines)})",
         )
     ]
 

@@ -150,12 +150,17 @@ def check_score(value: Any, where: str, out: Collector) -> bool | float | None:
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)):
+        try:
+            value = float(value)
+        except OverflowError:  # a JSON integer with hundreds of digits
+            out.error(where, "score is too large to be a number")
+            return None
         if not math.isfinite(value):
             # Python's json accepts NaN and Infinity, so they reach us as floats.
             shown = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
             out.error(where, f"score must be a finite number, got {shown}")
             return None
-        return float(value)
+        return value
     out.error(where, f"score must be a bool or a number, got {json_type_name(value)}")
     return None
 

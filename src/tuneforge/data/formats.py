@@ -52,9 +52,13 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
 _OPENAI_PAIR = ("input", "preferred_output", "non_preferred_output")
 _TEXT_FIELDS = frozenset({"prompt", "completion", "chosen", "rejected", "messages", *_OPENAI_PAIR})
 
-_KNOWN = frozenset(
-    {*_TEXT_FIELDS, "score", *(a for per in ALIASES.values() for g in per.values() for a in g)}
-)
+# The fields each method reads (before aliases); anything else in a row is ignored.
+_FIELDS: dict[str, frozenset[str]] = {
+    "sft": frozenset({"prompt", "completion", "messages"}),
+    "dpo": frozenset({"prompt", "chosen", "rejected", *_OPENAI_PAIR}),
+    "orpo": frozenset({"prompt", "chosen", "rejected", *_OPENAI_PAIR}),
+    "kto": frozenset({"prompt", "completion", "score"}),
+}
 
 
 def unknown_method_message(method: str) -> str:
@@ -94,17 +98,29 @@ class _Row:
         """The field's name as the user wrote it."""
         return self.source.get(name, name)
 
-    def missing_message(self, name: str, method: str) -> str:
-        """``missing required field 'x'`` plus the most useful hint we can give."""
-        message = f"missing required field '{name}'"
+    def missing_message(self, name: str, method: str, *, alternative: str = "") -> str:
+        """``missing required field 'x'`` plus the most useful hint we can give.
+
+        In order: a ``columns:`` rename that found nothing, a near-miss field name (a typo),
+        a row that belongs to another method, else the fields the row does have.
+        """
+        message = f"missing required field '{name}'{alternative}"
         renamed = [theirs for theirs, ours in self.columns.items() if ours == name]
         if renamed:
             return f"{message} (columns: maps '{renamed[0]}' to it, but the row has no such field)"
-        unknown = [k for k in self.original if k not in _KNOWN and k not in self.columns]
+        used = _FIELDS[method] | {a for group in self.aliases.values() for a in group}
+        unknown = [k for k in self.original if k not in used and k not in self.columns]
         typo = near_miss([name, *self.aliases.get(name, ())], unknown)
         if typo is not None:
             return f"{message} (found '{typo}' — a typo? use columns: to rename)"
-        return message + _method_hint(self.values, method)
+        hint = _method_hint(self.values, method)
+        if hint:
+            return message + hint
+        if not self.original:
+            return f"{message}; the row is empty"
+        shown = ", ".join(f"'{k}'" for k in self.original[:8])
+        more = ", ..." if len(self.original) > 8 else ""
+        return f"{message}; the row has {shown}{more}"
 
 
 def _method_hint(values: dict[str, Any], method: str) -> str:
@@ -170,11 +186,9 @@ def _sft(row: _Row, out: Collector) -> SFTExample | None:
         return None if messages is None else SFTExample(out.origin, messages=messages)
     if not row.has("prompt") and not row.has("completion"):
         # Neither shape: name both fields, and the conversation alternative.
+        alternative = " (or 'messages' for a chat conversation)"
         for name in ("prompt", "completion"):
-            message = row.missing_message(name, "sft")
-            if message == f"missing required field '{name}'":
-                message += " (or give 'messages' for a chat conversation)"
-            out.error(name, message)
+            out.error(name, row.missing_message(name, "sft", alternative=alternative))
         return None
     if not _required(row, ("prompt", "completion"), "sft", out):
         return None

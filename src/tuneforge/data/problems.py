@@ -43,8 +43,21 @@ class Problem:
 
 
 def sort_problems(problems: list[Problem]) -> list[Problem]:
-    """Sort by file, then line (file-level problems first), keeping the order within a line."""
-    return sorted(problems, key=lambda p: (p.file, -1 if p.line is None else p.line))
+    """Order for reading: by file (first seen first), then line, keeping the order within a line.
+
+    File-level errors (missing, empty) come first; dataset-wide warnings (balance, overlap)
+    come after the line problems, as conclusions.
+    """
+    files: dict[str, int] = {}
+    for problem in problems:
+        files.setdefault(problem.file, len(files))
+
+    def key(problem: Problem) -> tuple[int, float]:
+        if problem.line is not None:
+            return files[problem.file], problem.line
+        return files[problem.file], (-1 if problem.is_error else float("inf"))
+
+    return sorted(problems, key=key)
 
 
 def json_type_name(value: object) -> str:

@@ -119,7 +119,13 @@ def _utf8_problem(name: str, line: int, raw: bytes, exc: UnicodeDecodeError) -> 
 
 
 def _json_problem(name: str, line: int, exc: json.JSONDecodeError) -> Problem:
-    return Problem(name, line, "json", f"invalid JSON at column {exc.colno}: {exc.msg}")
+    # json's messages end in " at" when followed by its own position, which we replace.
+    message = exc.msg.removesuffix(" at")
+    return Problem(name, line, "json", f"invalid JSON at column {exc.colno}: {message}")
+
+
+def _too_deep(name: str, line: int) -> Problem:
+    return Problem(name, line, "json", "invalid JSON: nested too deeply to be a data row")
 
 
 def _not_object(name: str, line: int, value: object, what: str) -> Problem:
@@ -142,6 +148,12 @@ def _read_jsonl(data: bytes, name: str, result: RawRows) -> None:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
             result.problems.append(_json_problem(name, line, exc))
+            continue
+        except RecursionError:
+            result.problems.append(_too_deep(name, line))
+            continue
+        except ValueError as exc:  # e.g. an integer over Python's 4300-digit limit
+            result.problems.append(Problem(name, line, "json", f"invalid JSON: {exc}"))
             continue
         if isinstance(value, dict):
             result.rows.append(RawRow(line, value))
@@ -186,6 +198,14 @@ def _read_json(data: bytes, name: str, result: RawRows) -> None:
             result.records = 1
             result.problems.append(_json_problem(name, exc.lineno, exc))
         return
+    except RecursionError:
+        result.records = 1
+        result.problems.append(_too_deep(name, 1))
+        return
+    except ValueError as exc:
+        result.records = 1
+        result.problems.append(Problem(name, None, "json", f"invalid JSON: {exc}"))
+        return
     newlines = [m.start() for m in re.finditer("\n", text)]
 
     def line_of(index: int) -> int:
@@ -220,6 +240,8 @@ def _read_json(data: bytes, name: str, result: RawRows) -> None:
             result.rows.append(RawRow(line_of(index), item))
         else:
             result.problems.append(_not_object(name, line_of(index), item, "each row"))
+    if not items:
+        result.problems.append(Problem(name, None, "file", "the list of rows is empty"))
 
 
 def _wrapper_key(doc: dict[str, Any]) -> str | None:
@@ -276,6 +298,8 @@ def _read_csv(data: bytes, name: str, result: RawRows) -> None:
         _decode_whole(data, name, result)
         bad_lines = {p.line for p in result.problems if p.line is not None}
         text = data.decode("utf-8", errors="replace")
+    # The default 128 KiB field limit would reject long documents, which are legitimate data.
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)
@@ -299,15 +323,11 @@ def _read_csv(data: bytes, name: str, result: RawRows) -> None:
             if bad_lines.intersection(range(first, reader.line_num + 1)):
                 continue
             if len(record) != len(columns):
-                result.problems.append(
-                    Problem(
-                        name,
-                        first,
-                        "csv",
-                        f"the row has {len(record)} values but the header has "
-                        f"{len(columns)} columns",
-                    )
-                )
+                values = f"{len(record)} value" + ("" if len(record) == 1 else "s")
+                # A field swallowing line breaks usually means a quote was never closed.
+                hint = " (is a quote left open?)" if any("\n" in c for c in record) else ""
+                message = f"the row has {values} but the header has {len(columns)} columns{hint}"
+                result.problems.append(Problem(name, first, "csv", message))
                 continue
             result.rows.append(RawRow(first, dict(zip(columns, record, strict=True))))
     except csv.Error as exc:
@@ -320,6 +340,14 @@ def _read_csv(data: bytes, name: str, result: RawRows) -> None:
 
 def _check_header(columns: list[str], name: str, line: int, result: RawRows) -> bool:
     """Report unnamed or repeated column names; both would silently lose values."""
+    if len(columns) == 1:
+        for separator, shown in ((";", "';'"), ("\t", "tabs")):
+            if separator in columns[0]:
+                message = f"one column named {columns[0]!r}: this file looks separated by {shown}"
+                result.problems.append(
+                    Problem(name, line, "header", message + "; save it with commas")
+                )
+                return False
     ok = True
     seen: set[str] = set()
     for position, column in enumerate(columns, start=1):

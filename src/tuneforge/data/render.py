@@ -52,6 +52,16 @@ def as_reply_messages(reply: Text) -> list[Message]:
     return [{"role": "assistant", "content": reply}] if isinstance(reply, str) else list(reply)
 
 
+def render_prompt(
+    prompt: Text, tokenizer: PreTrainedTokenizerBase, settings: RenderSettings
+) -> str:
+    """The prompt as the model sees it before replying (generation prompt included)."""
+    if not uses_chat_template(tokenizer, settings):
+        return _raw_prompt(prompt, settings.system_prompt)
+    messages = as_prompt_messages(prompt, settings.system_prompt)
+    return _apply(tokenizer, messages, generation_prompt=True)
+
+
 def render_prompt_reply(
     prompt: Text,
     reply: Text,

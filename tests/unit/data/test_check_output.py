@@ -51,7 +51,9 @@ def tokens(monkeypatch: pytest.MonkeyPatch) -> _Calls:
             raise ModelLoadError("missing-model: no such model; use embedded or a hub id")
         return object()
 
-    def example_token_lengths(example: Example, tokenizer: object, **kwargs: Any) -> tuple[int, int]:
+    def example_token_lengths(
+        example: Example, tokenizer: object, **kwargs: Any
+    ) -> tuple[int, int]:
         calls.kwargs.append(kwargs)
         prompt = str(example.prompt)
         if prompt == "bad template":
@@ -76,13 +78,23 @@ def _rows() -> list[dict[str, Any]]:
     return rows
 
 
-def test_json_document_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str], tokens: _Calls) -> None:
+def test_json_document_shape(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tokens: _Calls
+) -> None:
     path = _write(tmp_path / "t.jsonl", _rows())
     code = check_command(path, method="sft", model="tiny", max_length=100, as_json=True)
     out = capsys.readouterr().out
     document = json.loads(out)  # one JSON document and nothing else on stdout
     assert code == 0
-    assert set(document) == {"file", "method", "ok", "exit_code", "problems", "summary", "histogram"}
+    assert set(document) == {
+        "file",
+        "method",
+        "ok",
+        "exit_code",
+        "problems",
+        "summary",
+        "histogram",
+    }
     assert (document["ok"], document["exit_code"], document["method"]) == (True, 0, "sft")
     assert document["problems"] == [
         {
@@ -187,6 +199,7 @@ def test_config_supplies_columns_template_threshold_model_and_length(
 ) -> None:
     ns = types.SimpleNamespace
     config = ns(
+        method="kto",
         model="cfg-model",
         columns={"q": "prompt", "a": "completion", "rating": "score"},
         data=ns(chat_template=False, system_prompt="Be brief.", max_length=30),
@@ -217,6 +230,13 @@ def test_config_supplies_columns_template_threshold_model_and_length(
     assert tokens.models[-1] == "cli-model"
     assert document["summary"]["kto"]["threshold"] == 2.0
     assert document["summary"]["tokens"]["max_length"] == 64
+    # A config written for another method is pointed out.
+    config.method = "dpo"
+    check_command(path, method="kto", model="none", config_path=tmp_path / "c.yaml")
+    assert (
+        f"{tmp_path / 'c.yaml'}: method: warning: the config is for dpo but --method is kto"
+        in capsys.readouterr().out
+    )
 
 
 def test_config_error_is_a_clean_line(

@@ -25,12 +25,14 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def _sft(n: int, start: int = 0) -> list[dict[str, Any]]:
-    return [{"prompt": f"question {i}", "completion": f"answer {i}"} for i in range(start, start + n)]
+    return [
+        {"prompt": f"question {i}", "completion": f"answer {i}"} for i in range(start, start + n)
+    ]
 
 
-def _run(path: Path, method: str, capsys: pytest.CaptureFixture[str], **kwargs: Any) -> tuple[
-    int, list[str]
-]:
+def _run(
+    path: Path, method: str, capsys: pytest.CaptureFixture[str], **kwargs: Any
+) -> tuple[int, list[str]]:
     code = check_command(path, method=method, model="none", **kwargs)
     return code, capsys.readouterr().out.splitlines()
 
@@ -135,8 +137,9 @@ def test_small_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     path = _write(tmp_path / "small.jsonl", _sft(49))
     code, out = _run(path, "sft", capsys)
     assert code == 0
-    assert f"{path}: file: warning: only 49 usable examples; fine-tuning usually needs at least 50" in (
-        out[0]
+    assert (
+        f"{path}: file: warning: only 49 usable examples; fine-tuning usually needs at least 50"
+        in (out[0])
     )
     _write(path, _sft(50))
     assert not any("usable example" in line for line in _run(path, "sft", capsys)[1])
@@ -156,7 +159,9 @@ def test_train_eval_overlap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     ) in out
 
 
-def test_eval_file_errors_are_reported_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_file_errors_are_reported_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     train = _write(tmp_path / "train.jsonl", _sft(60))
     code, out = _run(train, "sft", capsys, eval_path=tmp_path / "missing.jsonl")
     assert code == 2

@@ -55,7 +55,9 @@ def test_sft_openai_chat_keeps_role_and_content_only() -> None:
 
 def test_sft_request_response_aliases() -> None:
     assert load_examples(GOOD / "sft_aliases.jsonl", "sft") == [
-        SFTExample(_at("sft_aliases.jsonl", 1), prompt="Translate 'cat' to French.", completion="chat")
+        SFTExample(
+            _at("sft_aliases.jsonl", 1), prompt="Translate 'cat' to French.", completion="chat"
+        )
     ]
 
 
@@ -137,7 +139,9 @@ def test_problems_name_the_users_field_after_a_rename() -> None:
 
 
 def test_missing_renamed_field_says_the_mapping_found_nothing() -> None:
-    assert _problems({"answer": "4"}, "sft", columns={"question": "prompt", "answer": "completion"}) == [
+    assert _problems(
+        {"answer": "4"}, "sft", columns={"question": "prompt", "answer": "completion"}
+    ) == [
         "f.jsonl:3: prompt: missing required field 'prompt' (columns: maps 'question' to it, "
         "but the row has no such field)"
     ]

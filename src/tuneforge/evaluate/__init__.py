@@ -1,0 +1,1 @@
+"""Before/after evaluation: generation, task metrics and the report."""
