@@ -18,7 +18,7 @@ from tuneforge.config import SFTSection, TuneforgeConfig
 from tuneforge.data.collate import model_inputs, pack_sft, pad_sft
 from tuneforge.data.tokenize import IGNORE_INDEX, TokenizedSFT
 from tuneforge.methods.base import Batch, ReferenceLogps, StepOutput
-from tuneforge.methods.logps import token_logps
+from tuneforge.methods.logps import model_token_logps, token_logps
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -97,8 +97,8 @@ class SFTMethod:
         transformers skips the packed-sequence detection that keeps packed examples apart.
         """
         del reference
-        outputs = model(**model_inputs(batch), use_cache=False)
-        losses, _ = sft_token_losses(outputs.logits, batch["labels"])
+        logps, _ = model_token_logps(model, model_inputs(batch), batch["labels"])
+        losses = -logps
         if "attention_mask" in batch:
             tokens = int(batch["attention_mask"].sum().item())
         else:

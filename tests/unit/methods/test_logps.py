@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -106,3 +107,35 @@ def test_gradient_matches_reference() -> None:
 def test_shape_mismatch_is_refused() -> None:
     with pytest.raises(ValueError, match="expected logits"):
         token_logps(torch.zeros(1, 3, 4), torch.zeros(1, 4, dtype=torch.long))
+
+
+def test_model_token_logps_matches_full_logits_with_and_without_lora(
+    embedded_tokenizer: Any,
+) -> None:
+    from tuneforge.config import LoraConfig
+    from tuneforge.methods.logps import _head_and_decoder, model_token_logps
+    from tuneforge.models import attach_lora, build_tiny_model
+
+    torch.manual_seed(0)
+    plain = build_tiny_model(embedded_tokenizer, seed=0)
+    adapted = attach_lora(build_tiny_model(embedded_tokenizer, seed=0), LoraConfig(r=4))
+    for name, parameter in adapted.named_parameters():
+        if "lora_B" in name:  # a non-zero adapter, so the LoRA path really contributes
+            torch.nn.init.normal_(parameter, std=0.1)
+    input_ids = torch.tensor([[1, 4093, 198, 26843, 2, 198], [1, 520, 9531, 198, 2, 2]])
+    attention_mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]])
+    labels = torch.tensor([[-100, -100, -100, 26843, 2, 198], [-100, -100, 9531, 198, -100, -100]])
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    for model in (plain, adapted):
+        model.eval()
+        assert _head_and_decoder(model) is not None
+        fast, fast_mask = model_token_logps(model, inputs, labels)
+        full, full_mask = token_logps(model(**inputs, use_cache=False).logits, labels)
+        assert torch.equal(fast_mask, full_mask)
+        torch.testing.assert_close(fast, full, atol=1e-5, rtol=1e-5)
+    plain.config.model_type = "gemma2"  # soft-capped logits: must use the full-logits path
+    assert _head_and_decoder(plain) is None
+    fallback, _ = model_token_logps(plain, inputs, labels)
+    plain.config.model_type = "llama"
+    reference, _ = token_logps(plain(**inputs, use_cache=False).logits, labels)
+    torch.testing.assert_close(fallback, reference, atol=1e-5, rtol=1e-5)
