@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tuneforge-installed
 
-.PHONY: install test test-fast lint format check-examples clean
+.PHONY: install quickstart test test-fast lint format check-examples clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+quickstart: $(STAMP)
+	$(VENV)/bin/tuneforge quickstart
 
 test: $(STAMP)
 	$(PY) -m pytest -q
