@@ -88,6 +88,44 @@ def train_stage(
     raise typer.Exit(train_command(path, overrides or [], resume=resume))
 
 
+@app.command("eval")
+def evaluate_run(
+    target: Annotated[
+        Path, typer.Argument(help="A run directory (written by train) or a YAML config.")
+    ],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Dotted overrides, e.g. eval.baseline_few_shot=3 eval.max_examples=50."
+        ),
+    ] = None,
+) -> None:
+    """Measure baseline vs tuned on the held-out set; write eval.json and report.html."""
+    from tuneforge.evaluate.commands import eval_command
+
+    raise typer.Exit(eval_command(target, overrides or []))
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory holding eval.json.")],
+) -> None:
+    """Rebuild report.html from the run's files alone (eval.json, metrics.jsonl, config.yaml)."""
+    from tuneforge.evaluate.commands import report_command
+
+    raise typer.Exit(report_command(run_dir))
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories (each with eval.json).")],
+) -> None:
+    """Put several evaluated runs side by side: headline metrics, intervals, verdicts, tokens."""
+    from tuneforge.evaluate.compare import compare_command
+
+    raise typer.Exit(compare_command(runs))
+
+
 @app.command()
 def quickstart(
     overrides: Annotated[

@@ -6,13 +6,15 @@ errors, reported with their YAML path and the nearest valid key::
 
     cfg.yaml: train.lrr: unknown key; did you mean 'lr'?
 
-Relative ``data.train``, ``data.eval`` and ``eval.json_schema`` paths in a file are resolved
+Relative ``data.train``, ``data.eval``, ``eval.json_schema`` and
+``eval.baseline_system_prompt_file`` paths in a file are resolved
 against the file's folder; paths given as command-line overrides against the working directory.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -53,6 +55,7 @@ PATH_FIELDS: dict[Loc, bool] = {
     ("data", "train"): True,
     ("data", "eval"): True,
     ("eval", "json_schema"): False,
+    ("eval", "baseline_system_prompt_file"): False,
 }
 
 # Sections that an empty YAML value (``train:`` with everything commented out) means "defaults".
@@ -84,19 +87,27 @@ class SFTSection(_Section):
 
 
 class DPOSection(_Section):
-    """Direct Preference Optimisation settings."""
+    """Direct Preference Optimisation settings (see ``methods/dpo.py``)."""
 
-    beta: float = Field(0.1, gt=0)
-    loss_type: Literal["sigmoid", "ipo", "hinge", "robust"] = "sigmoid"
-    label_smoothing: float = Field(0.0, ge=0, lt=0.5)
-    precompute_ref: bool = Field(True, description="Reference log-probs computed once upfront.")
+    beta: float = Field(0.1, gt=0, description="Strength of the pull toward the reference.")
+    loss_type: Literal["sigmoid", "ipo", "hinge", "robust"] = Field(
+        "sigmoid", description="sigmoid (DPO), ipo, hinge (SLiC) or robust (noisy labels)."
+    )
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=0.5, description="Assumed share of flipped pairs (robust; cDPO for sigmoid)."
+    )
+    precompute_ref: bool = Field(
+        True, description="Reference log-probs computed once before training and cached."
+    )
 
 
 class ORPOSection(_Section):
-    """Odds-Ratio Preference Optimisation settings."""
+    """Odds-Ratio Preference Optimisation settings (see ``methods/orpo.py``)."""
 
-    beta: float = Field(0.1, gt=0)
-    nll_on_prompt: bool = False
+    beta: float = Field(0.1, gt=0, description="Weight of the odds-ratio term against the NLL.")
+    nll_on_prompt: bool = Field(
+        False, description="NLL on the prompt tokens too, as TRL does; default: the reply only."
+    )
 
 
 class KTOSection(_Section):
@@ -107,6 +118,20 @@ class KTOSection(_Section):
     undesirable_weight: float = Field(1.0, gt=0)
     threshold: float | None = Field(None, description="Scores above this are desirable.")
     loss_type: Literal["kto", "apo_zero_unpaired"] = "kto"
+    score_weighting: bool = Field(
+        False, description="Weight each example by its score's distance from the threshold."
+    )
+    auto_weights: bool = Field(
+        False, description="Set desirable/undesirable weights to balance the classes."
+    )
+    precompute_ref: bool = Field(
+        True, description="Reference log-probs of the examples computed once upfront."
+    )
+
+    @property
+    def needs_kl(self) -> bool:
+        """True when the loss uses the KL reference point (estimated within a micro-batch)."""
+        return self.loss_type == "kto"
 
 
 class LoraConfig(_Section):
@@ -158,16 +183,117 @@ class TrainConfig(_Section):
         return [value] if isinstance(value, str) else value
 
 
-class EvalConfig(_Section):
-    """Before/after evaluation settings."""
+class CheckRule(_Section):
+    """A named rule every generated answer should pass: the product team's failure modes.
 
-    baseline_system_prompt: str | None = None
+    A rule passes when all of its conditions hold; a rule needs at least one condition.
+    Regexes use Python syntax and are searched anywhere in the answer (``(?i)`` ignores case).
+    """
+
+    name: str = Field(min_length=1, description="Shown in the report, e.g. 'no_sign_off'.")
+    must_match: str | None = Field(None, description="Regex the answer must contain.")
+    must_not_match: str | None = Field(None, description="Regex the answer must not contain.")
+    max_words: int | None = Field(None, ge=1, description="At most this many words.")
+    max_chars: int | None = Field(None, ge=1, description="At most this many characters.")
+
+    @field_validator("must_match", "must_not_match")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        """Reject a broken regex when the config is loaded, not after minutes of generation."""
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> CheckRule:
+        """A rule without a condition would always pass and hide nothing."""
+        conditions = (self.must_match, self.must_not_match, self.max_words, self.max_chars)
+        if all(value is None for value in conditions):
+            raise ValueError(
+                f"check '{self.name}' needs at least one of must_match, must_not_match, "
+                "max_words, max_chars"
+            )
+        return self
+
+
+EvalVariant = Literal["baseline", "tuned", "tuned+prompt"]
+EvalTask = Literal["classification", "structure", "checks", "preference", "similarity"]
+
+
+class EvalConfig(_Section):
+    """Before/after evaluation settings (``tuneforge eval``).
+
+    ``baseline`` is the base model with the full prompt (``baseline_system_prompt`` plus
+    ``baseline_few_shot`` train examples); ``tuned`` is the run's model with its own short prompt
+    (``tuned_system_prompt``, else ``data.system_prompt``); ``tuned+prompt`` is the tuned model
+    with the baseline's full prompt.
+    """
+
+    baseline_system_prompt: str | None = Field(
+        None, description="The prompt-only baseline's system prompt; default data.system_prompt."
+    )
+    baseline_system_prompt_file: str | None = Field(
+        None, description="Read the baseline system prompt from this file instead."
+    )
     baseline_few_shot: int = Field(0, ge=0, description="Train examples shown to the baseline.")
-    tuned_system_prompt: str | None = None
-    max_new_tokens: int = Field(256, ge=1)
-    labels: list[str] | None = Field(None, description="Classification labels, if any.")
+    tuned_system_prompt: str | None = Field(
+        None, description="System prompt of the tuned model; default data.system_prompt."
+    )
+    variants: list[EvalVariant] = Field(
+        default_factory=lambda: ["baseline", "tuned"],
+        description="What to evaluate on the same held-out set; baseline is always included.",
+    )
+    tasks: list[EvalTask] | None = Field(
+        None, description="Tasks to compute; None: every task the data and settings allow."
+    )
+    max_new_tokens: int = Field(
+        256, ge=1, description="Cap on generated tokens; the task's own need is used when lower."
+    )
+    labels: list[str] | None = Field(
+        None, description="Classification labels; default: inferred from few distinct answers."
+    )
     json_schema: str | None = Field(None, description="JSON Schema file the output must match.")
-    price_per_million_tokens: float = Field(0.15, ge=0)
+    format: Literal["json"] | None = Field(
+        None, description="'json': score parse rate and field match (implied by json_schema)."
+    )
+    checks: list[CheckRule] = Field(
+        default_factory=list, description="Named rules every generated answer should pass."
+    )
+    price_per_million_tokens: float = Field(0.15, ge=0, description="Input price, for costs.")
+    bootstrap_samples: int = Field(1000, ge=100, description="Paired bootstrap resamples.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of the intervals.")
+    seed: int = Field(0, description="Seed of the bootstrap and of the few-shot choice.")
+    max_examples: int | None = Field(
+        None, ge=1, description="Evaluate a seeded sample of at most this many held-out rows."
+    )
+    batch_size: int = Field(16, ge=1, description="Prompts per generation batch.")
+
+    @field_validator("variants")
+    @classmethod
+    def _baseline_first(cls, value: list[str]) -> list[str]:
+        """Every comparison is against the baseline, so it is always evaluated, and first."""
+        unique = list(dict.fromkeys(value))
+        return ["baseline", *(v for v in unique if v != "baseline")]
+
+    @field_validator("checks")
+    @classmethod
+    def _unique_check_names(cls, value: list[CheckRule]) -> list[CheckRule]:
+        """Check names key the results, so two checks cannot share one."""
+        names = [rule.name for rule in value]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"check names must be unique (repeated: {', '.join(duplicates)})")
+        return value
+
+    @model_validator(mode="after")
+    def _one_baseline_prompt(self) -> EvalConfig:
+        """The baseline prompt comes from the config or from a file, not both."""
+        if self.baseline_system_prompt is not None and self.baseline_system_prompt_file:
+            raise ValueError("set baseline_system_prompt or baseline_system_prompt_file, not both")
+        return self
 
 
 class TuneforgeConfig(_Section):
@@ -213,6 +339,20 @@ class TuneforgeConfig(_Section):
                 raise ValueError(f"'{seen[target]}' and '{source}' both map to '{target}'")
             seen[target] = source
         return value
+
+    @model_validator(mode="after")
+    def _kto_micro_batch(self) -> TuneforgeConfig:
+        """KTO's KL estimate pairs each prompt with another example's completion in the batch."""
+        if self.method == "kto" and self.kto.needs_kl and self.train.batch_size < 2:
+            raise ValueError(
+                f"train.batch_size: must be at least 2 for method kto (got "
+                f"{self.train.batch_size}): KTO estimates its KL reference point from mismatched "
+                "pairs inside each micro-batch (each prompt with another example's completion), "
+                "which needs two examples; raise train.batch_size (train.grad_accum does not "
+                "help: it adds micro-batches, not examples per micro-batch), or set "
+                "kto.loss_type: apo_zero_unpaired, which has no KL term"
+            )
+        return self
 
     @property
     def method_config(self) -> SFTSection | DPOSection | ORPOSection | KTOSection:

@@ -2,26 +2,25 @@
 
 Trains SmolLM2-135M-Instruct with LoRA on examples/support-triage, then measures, on the
 held-out set, the base model with the team's long system prompt against the tuned model with
-a one-line prompt: accuracy and prompt tokens per request.
+a one-line prompt: accuracy and prompt tokens per request. It ends with the evaluation's
+verdict (from paired bootstrap intervals) and the path of the HTML report.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 import tuneforge
-from tuneforge.config import TuneforgeConfig, load_config
-from tuneforge.data.load import load_examples
-from tuneforge.data.render import RenderSettings
+from tuneforge.config import load_config
 from tuneforge.errors import TuneforgeError
-from tuneforge.evaluate.generate import generate, prompt_ids
-from tuneforge.evaluate.labels import accuracy, match_label
+from tuneforge.evaluate.commands import print_verdict
 from tuneforge.train import train
 
 EXAMPLE = Path("examples") / "support-triage"
@@ -45,6 +44,9 @@ class QuickstartResult:
     baseline: VariantScore
     tuned: VariantScore
     train_seconds: float
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    """The eval.json document."""
+    report: Path | None = None
 
 
 def find_example_dir(explicit: Path | None = None) -> Path:
@@ -69,52 +71,56 @@ def fresh_run_dir(base: Path) -> Path:
     return candidate
 
 
-def score_variant(
-    name: str,
-    model: object,
-    tokenizer: object,
-    cfg: TuneforgeConfig,
-    system_prompt: str,
-    labels: list[str],
-) -> VariantScore:
-    """Greedy answers on the held-out set, matched against the labels."""
-    assert cfg.data.eval is not None
-    examples = load_examples(cfg.data.eval, "sft", columns=cfg.columns)
-    settings = RenderSettings(chat_template=cfg.data.chat_template, system_prompt=system_prompt)
-    prompts = [prompt_ids(e.prompt, tokenizer, settings) for e in examples]  # type: ignore[arg-type]
-    longest_label = max(len(tokenizer(label)["input_ids"]) for label in labels)  # type: ignore[operator]
-    outputs = generate(model, tokenizer, prompts, max_new_tokens=longest_label + 4)  # type: ignore[arg-type]
-    predictions = [match_label(output, labels) for output in outputs]
-    gold = [str(e.completion) for e in examples]  # type: ignore[union-attr]
-    return VariantScore(
-        name, accuracy(predictions, gold), sum(map(len, prompts)) / len(prompts), outputs
-    )
+def variant_score(doc: dict[str, Any], variant: str, name: str) -> VariantScore:
+    """Accuracy (free generation, exact label) and prompt tokens of one variant from eval.json."""
+    accuracy = doc["tasks"]["classification"]["variants"][variant]["metrics"]["accuracy"]
+    tokens = doc["variants"][variant]["prompt_tokens_per_request"]
+    outputs = [example["outputs"].get(variant, "") for example in doc["examples"]]
+    return VariantScore(name, accuracy, tokens, outputs)
 
 
 def quickstart(
     data_dir: Path | None = None, output: Path | None = None, overrides: list[str] | None = None
 ) -> QuickstartResult:
-    """Train on support-triage and compare the tuned model with the prompt-only baseline."""
+    """Train on support-triage, then evaluate the tuned model against the prompt-only baseline.
+
+    The evaluation (`tuneforge.evaluate`) writes eval.json and report.html into the run.
+    """
     from peft import PeftModel
 
+    from tuneforge.evaluate.report import build_report
+    from tuneforge.evaluate.runner import EvalModels, evaluate, write_eval
     from tuneforge.models import load_model, load_tokenizer
 
     folder = find_example_dir(data_dir)
     run_dir = fresh_run_dir(output or Path("runs") / "quickstart")
     cfg = load_config(folder / "sft.yaml", [*(overrides or []), f"output={run_dir}"])
-    labels = (folder / "labels.txt").read_text(encoding="utf-8").split()
-    long_prompt = (folder / "system_prompt.txt").read_text(encoding="utf-8").strip()
+    if cfg.eval.baseline_system_prompt is None and not cfg.eval.baseline_system_prompt_file:
+        # The example's long prompt is the baseline even when its config does not name it.
+        cfg.eval.baseline_system_prompt_file = str((folder / "system_prompt.txt").resolve())
     started = time.monotonic()
     outcome = train(cfg)
     train_seconds = time.monotonic() - started
     assert outcome.final_dir is not None
     tokenizer = load_tokenizer(cfg.model)
     model = PeftModel.from_pretrained(load_model(cfg.model), outcome.final_dir)
-    with model.disable_adapter():
-        baseline = score_variant("base + long prompt", model, tokenizer, cfg, long_prompt, labels)
-    short_prompt = cfg.data.system_prompt or ""
-    tuned = score_variant("tuned + one-line prompt", model, tokenizer, cfg, short_prompt, labels)
-    return QuickstartResult(outcome.run_dir, baseline, tuned, train_seconds)
+    console = Console(stderr=True)
+    doc = evaluate(
+        cfg,
+        outcome.run_dir,
+        models=EvalModels(tokenizer, tuned=model),
+        progress=lambda message: console.print(message, highlight=False),
+    )
+    write_eval(outcome.run_dir, doc)
+    report = build_report(outcome.run_dir, doc)
+    return QuickstartResult(
+        outcome.run_dir,
+        variant_score(doc, "baseline", "base + long prompt"),
+        variant_score(doc, "tuned", "tuned + one-line prompt"),
+        train_seconds,
+        doc,
+        report,
+    )
 
 
 def print_result(result: QuickstartResult, console: Console) -> None:
@@ -132,7 +138,10 @@ def print_result(result: QuickstartResult, console: Console) -> None:
         f"Tuned model: {gain:+.1%} accuracy with {saved:.0%} fewer prompt tokens per request "
         f"(training took {result.train_seconds / 60:.1f} min)."
     )
+    print_verdict(result.evaluation, console)
     console.print(f"Run directory: {result.run_dir}")
+    if result.report is not None:
+        console.print(f"Report: {result.report}", highlight=False)
 
 
 def quickstart_command(data_dir: Path | None, output: Path | None, overrides: list[str]) -> int:

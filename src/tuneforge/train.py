@@ -24,6 +24,7 @@ from tuneforge.data.load import load_examples
 from tuneforge.data.split import rows_to_jsonl, split_examples
 from tuneforge.data.tokenize import TokenizedDataset, TokenizeSettings, tokenize_examples
 from tuneforge.data.types import Example
+from tuneforge.embedded import tuneforge_home
 from tuneforge.engine.files import write_dir_atomic, write_json_atomic, write_text_atomic
 from tuneforge.engine.loop import (
     LoopInputs,
@@ -32,6 +33,7 @@ from tuneforge.engine.loop import (
     make_accelerator,
     run_loop,
 )
+from tuneforge.engine.reference import build_reference
 from tuneforge.errors import DataError, TuneforgeError
 from tuneforge.methods import build_method
 from tuneforge.models import attach_lora, load_model, load_tokenizer
@@ -92,6 +94,27 @@ def tokenize_split(
             f"({cfg.data.max_length} tokens); raise it or shorten the prompts"
         )
     return dataset
+
+
+def prepare_method_data(
+    method: Any,
+    train: tuple[list[Example], TokenizedDataset],
+    held_out: tuple[list[Example], TokenizedDataset],
+) -> None:
+    """The method's optional ``prepare_data`` hook (KTO: score weights, class balance).
+
+    Runs before the reference pass; it may replace the items of both splits (in place here)
+    and returns lines for the user, printed to stderr.
+    """
+    prepare = getattr(method, "prepare_data", None)
+    if prepare is None:
+        return
+    (train_examples, train_set), (eval_examples, eval_set) = train, held_out
+    train_set.items, eval_set.items, notes = prepare(
+        (train_examples, train_set.items), (eval_examples, eval_set.items)
+    )
+    for note in notes:
+        print(note, file=sys.stderr)
 
 
 def prepare_model(cfg: TuneforgeConfig, model: PreTrainedModel | None) -> PreTrainedModel:
@@ -183,12 +206,26 @@ def train(
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.model)
     train_set = tokenize_split(train_examples, tokenizer, cfg, cfg.data.train)
     eval_set = tokenize_split(eval_examples, tokenizer, cfg, "the held-out split")
+    prepare_method_data(method, (train_examples, train_set), (eval_examples, eval_set))
     prepare_run_dir(run_dir, resume=resume)
     write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
     if cfg.data.eval is None:
         write_text_atomic(run_dir / "eval.jsonl", rows_to_jsonl(eval_examples))
     model = prepare_model(cfg, model)
     accelerator = make_accelerator(cfg.train, run_dir)
+    # Before the first update (and before a resumed run loads its checkpoint), so the
+    # reference is the model as it was before training.
+    reference = build_reference(
+        method,  # type: ignore[arg-type]  # only used when method.needs_reference
+        model,
+        train_items=train_set.items,
+        eval_items=eval_set.items,
+        batch_size=cfg.train.batch_size,
+        pad_token_id=tokenizer.pad_token_id,
+        accelerator=accelerator,
+        cache_dir=tuneforge_home() / "refcache",
+        log=print,
+    )
     inputs = LoopInputs(
         model=model,
         method=method,
@@ -199,6 +236,8 @@ def train(
         run_dir=run_dir,
         pad_token_id=tokenizer.pad_token_id,
         resume=resume,
+        reference=reference.train,
+        eval_reference=reference.eval,
         on_step=on_step,
         tracker_config={"method": cfg.method, "model": cfg.model, "lr": cfg.resolved_lr()},
     )
@@ -208,7 +247,8 @@ def train(
         "dropped_too_long": len(train_set.dropped) + len(eval_set.dropped),
         "truncated": train_set.truncated + eval_set.truncated,
     }
-    write_manifest(run_dir, cfg, {"counts": counts, "status": "running"})
+    extra = {"counts": counts, "reference": reference.info}
+    write_manifest(run_dir, cfg, {**extra, "status": "running"})
     result = run_loop(inputs, accelerator)
     final_dir = None
     if not result.interrupted:
@@ -218,7 +258,7 @@ def train(
         run_dir,
         cfg,
         {
-            "counts": counts,
+            **extra,
             "status": status,
             "global_step": result.state.global_step,
             "wall_time_s": round(time.monotonic() - started, 2),

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tuneforge.data.formats import normalise_row, resolve_kto_labels, unknown_method_message
+from tuneforge.data.kto_unpair import looks_paired, unpair
 from tuneforge.data.problems import Problem, sort_problems
 from tuneforge.data.readers import SUPPORTED_SUFFIXES, RawRow, RawRows, read_rows
-from tuneforge.data.types import METHODS, Example, Origin, ScoredExample
+from tuneforge.data.types import METHODS, Example, Origin, PairExample, ScoredExample
 from tuneforge.errors import DataError
 
 __all__ = [
@@ -38,6 +39,8 @@ class Collected:
     """Records seen in the file (blank lines excluded), usable or not."""
     raw_rows: list[RawRow] = field(default_factory=list)
     """Rows that parsed as objects, in file order (for duplicate detection)."""
+    unpaired: bool = False
+    """True when preference pairs were read for KTO, each as two scored examples."""
 
     @property
     def errors(self) -> list[Problem]:
@@ -55,7 +58,8 @@ def collect_examples(
     """Read ``path`` and normalise every row for ``method``; problems are collected, not raised.
 
     KTO records come back unlabelled (``desirable`` None): the threshold depends on every score,
-    so apply ``resolve_kto_labels`` to the whole list.
+    so apply ``resolve_kto_labels`` to the whole list. A file of preference pairs read for KTO
+    gives two records per pair (chosen: score true, rejected: score false).
     """
     if method not in METHODS:
         raise ValueError(unknown_method_message(method))
@@ -63,16 +67,20 @@ def collect_examples(
     file_name = str(path) if name is None else name
     result = Collected(file_name, problems=list(raw.problems), records=raw.records)
     result.raw_rows = raw.rows
+    # Preference pairs given to KTO are read as pairs, then unpaired (data/kto_unpair.py).
+    result.unpaired = method == "kto" and looks_paired([r.data for r in raw.rows], columns)
     for row in raw.rows:
         example, problems = normalise_row(
             row.data,
-            method=method,
+            method="dpo" if result.unpaired else method,
             origin=Origin(file_name, row.line),
             columns=columns,
             text_cells=raw.text_cells,
         )
         result.problems.extend(problems)
-        if example is not None:
+        if isinstance(example, PairExample) and result.unpaired:
+            result.examples.extend(unpair(example))
+        elif example is not None:
             result.examples.append(example)
     result.problems = sort_problems(result.problems)
     return result

@@ -64,13 +64,18 @@ class TokenizedPair:
 
 @dataclass(frozen=True)
 class TokenizedScored:
-    """A prompt with one completion and whether it is desirable (KTO)."""
+    """A prompt with one completion and whether it is desirable (KTO).
+
+    ``weight`` scales the example's loss (1.0 unless ``kto.score_weighting`` sets it from the
+    score; see ``methods/kto_data.py``).
+    """
 
     origin: Origin
     prompt_ids: list[int]
     completion_ids: list[int]
     desirable: bool
     truncated: bool = False
+    weight: float = 1.0
 
 
 Tokenized = TokenizedSFT | TokenizedPair | TokenizedScored

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
 from transformers import get_scheduler
 
 from tuneforge.config import TrainConfig
@@ -30,6 +31,7 @@ from tuneforge.engine.checkpoint import (
     save_checkpoint,
 )
 from tuneforge.engine.logging import RunLogger, check_trackers, truncate_metrics
+from tuneforge.engine.watchdog import Watchdog
 from tuneforge.errors import TuneforgeError
 from tuneforge.methods.base import Batch, ReferenceLogps, TrainingMethod
 
@@ -74,8 +76,15 @@ def resolve_precision(setting: str) -> str:
 
 
 def make_accelerator(train: TrainConfig, run_dir: Path) -> Accelerator:
-    """An Accelerator for this run's precision and trackers."""
+    """An Accelerator for this run's precision and trackers.
+
+    accelerate keeps its state in a process-wide singleton that refuses a second precision;
+    each stage (a pipeline, a test session) may want its own, so the per-run part is reset
+    while the distributed set-up (PartialState) is kept.
+    """
     check_trackers(list(train.report_to))
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
     return Accelerator(
         mixed_precision=resolve_precision(train.precision),
         cpu=not torch.cuda.is_available(),
@@ -135,13 +144,19 @@ def evaluate_loss(
     accelerator: Accelerator,
     reference: ReferenceLogps | None = None,
 ) -> dict[str, float]:
-    """Mean held-out loss (and method metrics) over ``items``, per unit, without dropout."""
+    """Mean held-out loss (and method metrics) over ``items``, per unit, without dropout.
+
+    Each batch carries ``index``: the items' positions in ``items`` (for a precomputed
+    ``reference`` of this split).
+    """
     was_training = model.training
     model.eval()
     loss_sum, units = 0.0, 0
     metric_sums: dict[str, float] = {}
     for start in range(0, len(items), batch_size):
-        batch = method.collate(items[start : start + batch_size], pad_token_id)
+        chunk = items[start : start + batch_size]
+        batch = method.collate(chunk, pad_token_id)
+        batch["index"] = torch.arange(start, start + len(chunk))
         batch = {key: value.to(accelerator.device) for key, value in batch.items()}
         with accelerator.autocast():
             output = method.step(model, batch, reference)
@@ -152,7 +167,16 @@ def evaluate_loss(
     model.train(was_training)
     result = {"eval_loss": loss_sum / max(units, 1)}
     result.update({f"eval_{name}": value / max(units, 1) for name, value in metric_sums.items()})
-    return result
+    return finish_metrics(method, result)
+
+
+def finish_metrics(method: TrainingMethod, record: dict[str, Any]) -> dict[str, Any]:
+    """The method's optional ``finish_metrics`` hook over per-unit means (else unchanged).
+
+    Lets a method log ratios of two sums exactly (KTO: per-class reward means).
+    """
+    finish = getattr(method, "finish_metrics", None)
+    return finish(record) if finish is not None else record
 
 
 @dataclass
@@ -168,7 +192,10 @@ class LoopInputs:
     run_dir: Path
     pad_token_id: int
     resume: bool = False
+    #: Reference values for the training items (looked up by a batch's ``index``), and for the
+    #: held-out items; ``eval_reference`` None means ``reference`` serves both (on the fly).
     reference: ReferenceLogps | None = None
+    eval_reference: ReferenceLogps | None = None
     tracker_config: dict[str, Any] = field(default_factory=dict)
     on_step: Callable[[int, WindowResult], None] | None = None
 
@@ -273,6 +300,10 @@ class _Runner:
         self.pending: list[WindowResult] = []
         self.losses: list[float] = []
         self.train_seconds = 0.0
+        # Warns once when a run learns nothing; ``stuck_loss`` is optional (methods/base.py).
+        self.watchdog = Watchdog(
+            logger.message, stuck_loss=getattr(inputs.method, "stuck_loss", None)
+        )
 
     def run(self, state: TrainerState) -> LoopResult:
         """Step until done; on Ctrl-C checkpoint the last completed step.
@@ -311,10 +342,11 @@ class _Runner:
         batches = self._batches(state.epoch)
         window = batches[state.batch_in_epoch : state.batch_in_epoch + self.cfg.grad_accum]
         items = self.inputs.train_items
-        micro = [
-            self.inputs.method.collate([items[i] for i in idx], self.inputs.pad_token_id)
-            for idx in window
-        ]
+        micro = []
+        for idx in window:
+            batch = self.inputs.method.collate([items[i] for i in idx], self.inputs.pad_token_id)
+            batch["index"] = torch.tensor(idx, dtype=torch.long)  # for precomputed references
+            micro.append(batch)
         started = time.monotonic()
         self.optimizer.zero_grad(set_to_none=True)
         result = accumulate_window(
@@ -364,7 +396,11 @@ class _Runner:
             batch_size=self.cfg.batch_size,
             pad_token_id=self.inputs.pad_token_id,
             accelerator=self.accelerator,
-            reference=self.inputs.reference,
+            reference=(
+                self.inputs.eval_reference
+                if self.inputs.eval_reference is not None
+                else self.inputs.reference
+            ),
         )
 
     def _epoch(self, state: TrainerState) -> float:
@@ -387,7 +423,9 @@ class _Runner:
         names = {name for r in self.pending for name in r.metric_sums}
         for name in sorted(names):
             record[name] = sum(r.metric_sums.get(name, 0.0) for r in self.pending) / max(units, 1)
+        record = finish_metrics(self.inputs.method, record)
         self.logger.log(record)
+        self.watchdog.observe(record)
         self.logger.advance(state.global_step, record["loss"], tokens_per_s)
         self.pending = []
         self.train_seconds = 0.0

@@ -19,6 +19,9 @@ __all__ = ["METHOD_MODULES", "build_method"]
 #: Method name (the config's ``method:``) → module exporting ``build(config)``.
 METHOD_MODULES: dict[str, str] = {
     "sft": "tuneforge.methods.sft",
+    "dpo": "tuneforge.methods.dpo",
+    "orpo": "tuneforge.methods.orpo",
+    "kto": "tuneforge.methods.kto",
 }
 
 

@@ -36,13 +36,24 @@ class StepOutput:
 
 
 class ReferenceLogps(Protocol):
-    """Reference-model log-probs for a batch (DPO, KTO); see ``engine/reference.py``."""
+    """Reference-model values for a batch (DPO, KTO); see ``engine/reference.py``.
+
+    Returns the method's own per-example values, each (B,), as its `ReferenceMethod`
+    ``reference_values`` computes them on the reference model. Batches built by the engine
+    carry ``index`` (B,) long, the items' positions in their split, for cached lookups.
+    """
 
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]: ...
 
 
 class TrainingMethod(Protocol):
-    """The contract between a method module and ``engine/loop.py``."""
+    """The contract between a method module and ``engine/loop.py``.
+
+    Optional hooks (looked up with getattr): ``prepare_data((train_examples, train_items),
+    (eval_examples, eval_items)) -> (train_items, eval_items, messages)``, called once by
+    ``train.py`` after tokenisation; ``finish_metrics(record) -> record``, applied to every
+    logged record after the per-unit division (``engine/loop.py``).
+    """
 
     name: str
     needs_reference: bool
@@ -59,4 +70,28 @@ class TrainingMethod(Protocol):
         self, model: PreTrainedModel, batch: Batch, reference: ReferenceLogps | None
     ) -> StepOutput:
         """Run the model on the batch and return the summed loss and metrics."""
+        ...
+
+
+class ReferenceMethod(TrainingMethod, Protocol):
+    """A method with ``needs_reference = True`` also says how to score the reference model.
+
+    ``precompute_reference``: compute the values once before training (and cache them on
+    disk) rather than at every step. ``reference_settings()``: everything besides the model
+    weights and the token ids that the values depend on (part of the cache key).
+    ``reference_values(model, batch)``: per-example values, each (B,), computed by the engine
+    under ``torch.no_grad`` with the reference model in eval mode.
+
+    Optional on any method: ``stuck_loss`` (float or None), the loss while nothing is learned
+    yet (ln 2 for DPO); ``engine/watchdog.py`` warns when the loss stays there.
+    """
+
+    precompute_reference: bool
+
+    def reference_settings(self) -> dict[str, object]:
+        """What the reference values depend on besides the model and the token ids."""
+        ...
+
+    def reference_values(self, model: torch.nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
+        """Per-example reference values of ``batch`` under ``model``, each (B,)."""
         ...

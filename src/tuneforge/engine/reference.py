@@ -1,0 +1,303 @@
+"""Reference-model values for methods that compare against the model before training.
+
+DPO (and KTO) score every example under a frozen reference π_ref. This module gives the
+engine those values without a second model in memory wherever it can:
+
+* With LoRA the reference *is* the policy with its adapter switched off
+  (``peft``'s ``disable_adapter()``); with full fine-tuning it is a frozen deep copy, made only
+  when the values are computed on the fly.
+* By default (``precompute_reference``) the values are computed in one pass before the first
+  step and cached under ``$TUNEFORGE_HOME/refcache/<key>.pt``, keyed by the model weights and
+  config, the token ids of the split, the method's reference settings and the precision, so
+  later epochs, re-runs and ``--resume`` read them back instead.
+
+It is method-agnostic: a method with ``needs_reference`` says what to compute
+(``reference_values(model, batch)``, per-example (B,) tensors; see ``methods/base.py``); this
+module decides on which model, in which mode, and whether from the cache. Reference passes run
+in eval mode (no dropout), without gradients, under the training precision's autocast, and
+never touch the global RNG, so precomputed and on-the-fly runs train identically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+
+from tuneforge.data.tokenize import Tokenized
+from tuneforge.methods.base import Batch, ReferenceLogps, ReferenceMethod
+
+__all__ = [
+    "CACHE_FORMAT",
+    "OnTheFlyReference",
+    "PrecomputedReference",
+    "ReferenceSetup",
+    "build_reference",
+    "compute_reference_values",
+    "items_fingerprint",
+    "model_fingerprint",
+    "reference_cache_key",
+    "reference_mode",
+]
+
+#: Bumped whenever the cache file layout or the meaning of its values changes.
+CACHE_FORMAT = 1
+#: Config keys that do not change the model's outputs (left out of the fingerprint).
+_VOLATILE_CONFIG_KEYS = ("use_cache", "_name_or_path", "transformers_version", "architectures")
+
+
+def _is_peft(model: torch.nn.Module) -> bool:
+    return hasattr(model, "disable_adapter") and hasattr(model, "get_base_model")
+
+
+@contextlib.contextmanager
+def reference_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """The reference view of ``model``: eval mode, no gradients, LoRA adapter disabled.
+
+    Restores the previous train/eval mode afterwards, so it can wrap a call in the middle of
+    a training step.
+    """
+    was_training = model.training
+    model.eval()
+    adapter_off = model.disable_adapter() if _is_peft(model) else contextlib.nullcontext()
+    try:
+        with torch.no_grad(), adapter_off:
+            yield model
+    finally:
+        model.train(was_training)
+
+
+@contextlib.contextmanager
+def _rng_untouched() -> Iterator[None]:
+    """Restore the global torch RNG state(s) afterwards, whatever the pass did with them."""
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        yield
+
+
+class OnTheFlyReference:
+    """Reference values computed at every step (``precompute_reference: false``).
+
+    With a peft model the policy itself is used with its adapter disabled; otherwise a frozen
+    deep copy of the model is taken here, before any update.
+    """
+
+    def __init__(self, method: ReferenceMethod, model: torch.nn.Module) -> None:
+        self.method = method
+        if _is_peft(model):
+            self.model = model
+        else:
+            self.model = copy.deepcopy(model).eval()
+            self.model.requires_grad_(False)
+
+    def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Per-example reference values of ``batch``, each (B,), without gradients."""
+        with reference_mode(self.model) as model:
+            values = self.method.reference_values(model, batch)
+        return {name: value.detach().float() for name, value in values.items()}
+
+
+class PrecomputedReference:
+    """Reference values looked up by item position (the batch's ``index``, (B,) long)."""
+
+    def __init__(self, values: dict[str, torch.Tensor]) -> None:
+        self.values = values
+
+    def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The cached values of the batch's items, each (B,), on the batch's device."""
+        if "index" not in batch:
+            raise KeyError("precomputed reference values need the batch's 'index' (item positions)")
+        index = batch["index"]
+        return {name: table[index.cpu()].to(index.device) for name, table in self.values.items()}
+
+    def __len__(self) -> int:
+        return len(next(iter(self.values.values()))) if self.values else 0
+
+
+def compute_reference_values(
+    method: ReferenceMethod,
+    model: torch.nn.Module,
+    items: Sequence[Tokenized],
+    *,
+    batch_size: int,
+    pad_token_id: int,
+    accelerator: Accelerator,
+) -> dict[str, torch.Tensor]:
+    """One pass over ``items`` in order: every reference value, each (N,) float32 on the CPU.
+
+    ``model`` is the policy before training (peft: the adapter is disabled for the pass).
+    """
+    collected: dict[str, list[torch.Tensor]] = {}
+    with _rng_untouched(), reference_mode(model) as reference:
+        for start in range(0, len(items), batch_size):
+            chunk = items[start : start + batch_size]
+            batch = method.collate(chunk, pad_token_id)
+            batch["index"] = torch.arange(start, start + len(chunk))
+            batch = {key: value.to(accelerator.device) for key, value in batch.items()}
+            with accelerator.autocast():
+                values = method.reference_values(reference, batch)
+            for name, value in values.items():
+                collected.setdefault(name, []).append(value.detach().float().cpu())
+    return {name: torch.cat(parts) for name, parts in collected.items()}
+
+
+def _canonical_name(name: str) -> str:
+    """A parameter name without peft's wrapping, so LoRA and full runs share a fingerprint."""
+    return name.replace("base_model.model.", "", 1).replace(".base_layer.", ".")
+
+
+def model_fingerprint(model: torch.nn.Module) -> str:
+    """SHA-256 over the reference model: its config and the bytes of every non-LoRA tensor.
+
+    Hashing all weights (≈0.5 s for 135M parameters) catches any change, such as a model
+    fine-tuned by an earlier stage under the same path.
+    """
+    base = model.get_base_model() if _is_peft(model) else model
+    digest = hashlib.sha256()
+    config = getattr(base, "config", None)
+    if config is not None:
+        settings = {k: v for k, v in config.to_dict().items() if k not in _VOLATILE_CONFIG_KEYS}
+        digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        if "lora_" in name:
+            continue
+        data = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{_canonical_name(name)}:{tuple(data.shape)}:{data.dtype}".encode())
+        digest.update(data.view(torch.uint8).numpy() if data.numel() else b"")
+    return digest.hexdigest()
+
+
+def items_fingerprint(items: Sequence[Tokenized]) -> str:
+    """SHA-256 over the token ids (and labels, for KTO) of every item, in order."""
+    digest = hashlib.sha256()
+    for item in items:
+        fields = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+        fields.pop("origin", None)  # where a record came from does not change its values
+        digest.update(json.dumps(fields, sort_keys=True).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def reference_cache_key(
+    model_id: str, items_id: str, method: ReferenceMethod, precision: str
+) -> str:
+    """The cache key: model, items, method settings and precision, hashed together."""
+    parts = {
+        "format": CACHE_FORMAT,
+        "model": model_id,
+        "items": items_id,
+        "method": method.name,
+        "settings": method.reference_settings(),
+        "precision": precision,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _load_cached(path: Path, key: str, count: int) -> dict[str, torch.Tensor] | None:
+    """The cached values under ``path`` if it is complete and belongs to ``key``, else None."""
+    if not path.is_file():
+        return None
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a damaged file is a miss; it is rewritten below
+        return None
+    values = stored.get("values") if isinstance(stored, dict) else None
+    if stored.get("key") != key or not isinstance(values, dict):
+        return None
+    if not values or any(len(v) != count for v in values.values()):
+        return None
+    return values
+
+
+def _save_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """torch.save to a temporary file in the same folder, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        torch.save(payload, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class ReferenceSetup:
+    """References for the training and held-out splits, and what happened (for the manifest)."""
+
+    train: ReferenceLogps | None = None
+    eval: ReferenceLogps | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def build_reference(
+    method: ReferenceMethod,
+    model: torch.nn.Module,
+    *,
+    train_items: Sequence[Tokenized],
+    eval_items: Sequence[Tokenized],
+    batch_size: int,
+    pad_token_id: int,
+    accelerator: Accelerator,
+    cache_dir: Path | None,
+    log: Callable[[str], None] | None = None,
+) -> ReferenceSetup:
+    """Set up the reference for a run whose method needs one; call before the first update.
+
+    Precomputed (``method.precompute_reference``): each split's values come from
+    ``cache_dir/<key>.pt`` when present, else from one pass that is then cached (written
+    atomically; ``cache_dir=None`` disables the cache). On the fly: one `OnTheFlyReference`
+    serves both splits. ``log`` receives one line per split (computed or read back).
+    """
+    if not getattr(method, "needs_reference", False):
+        return ReferenceSetup(info={"mode": "none"})
+    if not getattr(method, "precompute_reference", False):
+        on_the_fly = OnTheFlyReference(method, model)
+        return ReferenceSetup(on_the_fly, on_the_fly, {"mode": "on_the_fly"})
+    model_id = model_fingerprint(model)
+    info: dict[str, Any] = {"mode": "precomputed", "splits": {}}
+    references: list[PrecomputedReference | None] = []
+    for split, items in (("train", train_items), ("eval", eval_items)):
+        if not items:
+            references.append(None)
+            continue
+        key = reference_cache_key(
+            model_id, items_fingerprint(items), method, accelerator.mixed_precision
+        )
+        path = cache_dir / f"{key}.pt" if cache_dir is not None else None
+        values = _load_cached(path, key, len(items)) if path is not None else None
+        hit = values is not None
+        if values is None:
+            if log is not None:
+                log(f"Reference log-probs: one pass over the {len(items)} {split} items ...")
+            values = compute_reference_values(
+                method,
+                model,
+                items,
+                batch_size=batch_size,
+                pad_token_id=pad_token_id,
+                accelerator=accelerator,
+            )
+            if path is not None and accelerator.is_main_process:
+                _save_atomic(path, {"key": key, "values": values, "count": len(items)})
+        if hit and log is not None:
+            log(f"Reference log-probs for the {len(items)} {split} items: read from {path}")
+        info["splits"][split] = {
+            "cache": "hit" if hit else ("miss" if path is not None else "off"),
+            "key": key,
+            "items": len(items),
+        }
+        references.append(PrecomputedReference(values))
+    return ReferenceSetup(references[0], references[1], info)

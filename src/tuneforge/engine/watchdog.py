@@ -1,0 +1,128 @@
+"""Early warnings for runs that are training on nothing.
+
+A preference run can look healthy (no error, a finite loss) while learning nothing: DPO's loss
+sits at exactly ln 2 while the policy equals its reference, and stays there when the chosen
+and rejected replies are identical, when the learning rate is too low to move the weights, or
+when no adapter is attached (nothing trainable). Peer tools say nothing and the user finds out
+hours later. `Watchdog` reads each logged training record and warns once, with the likely
+cause, through the run logger.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["Watchdog"]
+
+#: A gradient norm at or below this is "no gradient at all".
+_NO_GRADIENT = 1e-12
+#: Reward margins (a mean over pairs) this close to 0 mean the pairs do not differ.
+_FLAT_MARGIN = 1e-6
+
+
+def _is_nan(value: Any) -> bool:
+    """True for a float NaN, or the string "nan" the metrics file uses for it."""
+    if isinstance(value, str):
+        return value.strip().lower() == "nan"
+    return isinstance(value, float) and math.isnan(value)
+
+
+class Watchdog:
+    """Watches logged training records; each warning is given at most once per run.
+
+    * Stuck loss: every training record up to step ``patience_steps`` has a loss within
+      ``tolerance`` of ``stuck_loss`` (the loss while nothing is learned, ln 2 for DPO), with
+      the run observed from its start (a resumed run past the window is not judged).
+    * NaN rewards: any ``rewards/*`` value is NaN.
+
+    Args:
+        warn: where warnings go (``RunLogger.message``).
+        stuck_loss: the method's "nothing learned" loss, or None to skip that check.
+        patience_steps: how many first optimizer steps the loss may stay there.
+        tolerance: the band around ``stuck_loss``.
+    """
+
+    def __init__(
+        self,
+        warn: Callable[[str], None],
+        *,
+        stuck_loss: float | None,
+        patience_steps: int = 20,
+        tolerance: float = 1e-3,
+    ) -> None:
+        self.warn = warn
+        self.stuck_loss = stuck_loss
+        self.patience_steps = patience_steps
+        self.tolerance = tolerance
+        self.warned: set[str] = set()
+        self._stuck_records: list[Mapping[str, Any]] = []
+        self._stuck_possible = stuck_loss is not None
+
+    def observe(self, record: Mapping[str, Any]) -> None:
+        """Look at one logged record (training records hold ``loss``; others are ignored)."""
+        if "loss" not in record:
+            return
+        self._check_nan(record)
+        self._check_stuck(record)
+
+    def _once(self, kind: str, text: str) -> None:
+        if kind not in self.warned:
+            self.warned.add(kind)
+            self.warn(text)
+
+    def _check_nan(self, record: Mapping[str, Any]) -> None:
+        bad = sorted(k for k, v in record.items() if k.startswith("rewards/") and _is_nan(v))
+        if bad:
+            self._once(
+                "nan_rewards",
+                f"warning: {', '.join(bad)} became NaN at step {record.get('step')}. Likely "
+                "causes: the learning rate is too high (lower train.lr), a reply whose tokens "
+                "were all cut by data.max_length, or non-finite reference log-probs "
+                "(run `tuneforge check` on the data).",
+            )
+
+    def _check_stuck(self, record: Mapping[str, Any]) -> None:
+        if not self._stuck_possible or self.stuck_loss is None:
+            return
+        step = int(record.get("step", 0))
+        if not self._stuck_records and step > self.patience_steps:
+            self._stuck_possible = False  # a resumed run: its first steps were not seen
+            return
+        loss = record["loss"]
+        if not isinstance(loss, (int, float)) or abs(loss - self.stuck_loss) > self.tolerance:
+            self._stuck_possible = False
+            return
+        self._stuck_records.append(record)
+        if step >= self.patience_steps:
+            self._stuck_possible = False
+            self._once("stuck_loss", self._stuck_message(step))
+
+    def _stuck_message(self, step: int) -> str:
+        records = self._stuck_records
+        grads = [r.get("grad_norm") for r in records if isinstance(r.get("grad_norm"), float)]
+        margins = [r.get("rewards/margins") for r in records]
+        lr = records[-1].get("lr")
+        head = (
+            f"warning: the loss has stayed at {self.stuck_loss:.4f} (±{self.tolerance:g}), its "
+            f"value while the model equals the reference, for the first {step} steps: nothing "
+            "is being learned."
+        )
+        if grads and all(g <= _NO_GRADIENT for g in grads):
+            cause = (
+                "The gradient is exactly zero: nothing is trainable (no adapter attached, or "
+                "every weight frozen)."
+            )
+        elif margins and all(isinstance(m, float) and abs(m) < _FLAT_MARGIN for m in margins):
+            cause = (
+                "The reward margins stay at 0: the chosen and rejected replies are probably "
+                "identical, so there is nothing to prefer (run `tuneforge check` on the data)."
+            )
+        else:
+            cause = (
+                f"The model does move, so the learning rate (lr {lr}) is probably too low for "
+                "this setup: raise train.lr, or leave it unset for the tuned default. "
+                "Identical chosen/rejected pairs are the other usual cause."
+            )
+        return f"{head} {cause}"

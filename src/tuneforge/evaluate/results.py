@@ -1,0 +1,247 @@
+"""eval.json: the evaluation results under stable keys, and the sentences read from them.
+
+Layout (``schema_version`` 1; README "eval.json" documents every key)::
+
+    {schema_version, tuneforge_version, created, run_dir, method, model,
+     held_out: {source, examples, available},
+     settings: {bootstrap_samples, confidence, seed, max_new_tokens, price_per_million_tokens},
+     variants: {NAME: {model, description, system_prompt, few_shot, prompt_tokens_per_request,
+                       cost_per_1000_requests, saving_per_1000_requests, prompt_token_reduction,
+                       seconds}},
+     tasks: {TASK: {title, headline_metric, metrics: {KEY: {label, higher_is_better, unit}},
+                    info, variants: {NAME: {metrics: {KEY: value}, ...details}},
+                    comparisons: {NAME: {KEY: {baseline, value, difference, ci_low, ci_high,
+                                               verdict}}},
+                    verdict: {NAME: verdict}, summary}},
+     verdict: {variant, tasks: {TASK: verdict}, sentences: [...], cost},
+     examples: [{index, prompt, reference, rejected, outputs: {NAME: text},
+                 scores: {TASK: {NAME: value}}}]}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import tuneforge
+from tuneforge.evaluate.heldout import EvalItem, text_of
+from tuneforge.evaluate.stats import Difference, paired_bootstrap
+from tuneforge.evaluate.tasks import MetricInfo, TaskResult, VariantOutputs
+from tuneforge.evaluate.variants import VariantSpec
+
+SCHEMA_VERSION = 1
+EVAL_FILE = "eval.json"
+_TUNED_FIRST = ("tuned", "tuned+prompt")
+
+
+def compare(
+    task: TaskResult, baseline: str, *, samples: int, seed: int, confidence: float
+) -> dict[str, dict[str, Difference]]:
+    """Paired-bootstrap differences of every metric, every variant against ``baseline``."""
+    comparisons: dict[str, dict[str, Difference]] = {}
+    base_stats = task.statistics[baseline]
+    for name, stats in task.statistics.items():
+        if name == baseline:
+            continue
+        comparisons[name] = {}
+        for metric in task.metrics:
+            if metric.key not in stats or metric.key not in base_stats:
+                continue
+            n = _size(stats[metric.key])
+            comparisons[name][metric.key] = paired_bootstrap(
+                base_stats[metric.key],
+                stats[metric.key],
+                n,
+                samples=samples,
+                seed=seed,
+                confidence=confidence,
+                higher_is_better=metric.higher_is_better,
+            )
+    return comparisons
+
+
+def _size(statistic: Any) -> int:
+    """How many examples a statistic is computed over."""
+    features = getattr(statistic, "features", None)
+    return len(features) if features is not None else int(statistic.size)
+
+
+def format_value(value: float, unit: str) -> str:
+    """A metric value as people read it: 91.6% for rates, 45.2 for scores, 1.23 for nats."""
+    if not math.isfinite(value):
+        return str(value)
+    return (
+        f"{value:.1%}" if unit == "rate" else f"{value:.1f}" if unit == "score" else f"{value:.2f}"
+    )
+
+
+def format_difference(value: float, unit: str, *, points: bool = True) -> str:
+    """A difference with its sign: +12.3 points for rates, +4.5 for scores.
+
+    ``points=False`` leaves out the word "points" (for tables whose header says it).
+    """
+    if unit == "rate":
+        return f"{100 * value:+.1f}" + (" points" if points else "")
+    return f"{value:+.1f}" if unit == "score" else f"{value:+.2f}"
+
+
+def format_interval(difference: Mapping[str, Any], unit: str) -> str:
+    """ "+12.3 [+5.0, +19.1]": a difference and its interval, compactly (rates in points)."""
+    parts = [
+        format_difference(difference[key], unit, points=False)
+        for key in ("difference", "ci_low", "ci_high")
+    ]
+    return f"{parts[0]} [{parts[1]}, {parts[2]}]"
+
+
+def task_sentence(task: Mapping[str, Any], variant: str) -> str:
+    """One sentence: the verdict on the headline metric, with values and the interval."""
+    key = task["headline_metric"]
+    info = task["metrics"][key]
+    diff = task["comparisons"][variant][key]
+    unit = info["unit"]
+    relation = {
+        "better": "better than",
+        "worse": "worse than",
+        "no clear difference": "not clearly different from",
+    }[diff["verdict"]]
+    level = round(100 * task.get("confidence", 0.95))
+    return (
+        f"{task['title']}: {variant} is {relation} the baseline on {info['label']} — "
+        f"{format_value(diff['value'], unit)} vs {format_value(diff['baseline'], unit)} "
+        f"({format_difference(diff['difference'], unit)}, {level}% CI "
+        f"{format_difference(diff['ci_low'], unit)} to {format_difference(diff['ci_high'], unit)})."
+    )
+
+
+def cost_sentence(variants: Mapping[str, Any], variant: str, price: float) -> str:
+    """Prompt tokens per request of the baseline and ``variant``, and the saving they imply."""
+    base, other = variants["baseline"], variants[variant]
+    reduction = other["prompt_token_reduction"]
+    change = f"{reduction:.0%} fewer" if reduction >= 0 else f"{-reduction:.0%} more"
+    return (
+        f"Prompt tokens per request: baseline {base['prompt_tokens_per_request']:.0f}, "
+        f"{variant} {other['prompt_tokens_per_request']:.0f} ({change}); at ${price:g} per "
+        f"million input tokens, {variant} saves ${other['saving_per_1000_requests']:.4f} per "
+        "1,000 requests."
+    )
+
+
+def variant_entry(
+    spec: VariantSpec, run: VariantOutputs, baseline_tokens: float, price: float
+) -> dict[str, Any]:
+    """The eval.json entry of one variant: its prompt, token cost and time."""
+    tokens = sum(run.prompt_tokens) / max(len(run.prompt_tokens), 1)
+    cost = tokens * 1000 * price / 1e6
+    return {
+        "model": spec.model,
+        "description": spec.describe(),
+        "system_prompt": spec.system_prompt,
+        "few_shot": len(spec.shots),
+        "prompt_tokens_per_request": tokens,
+        "cost_per_1000_requests": cost,
+        "saving_per_1000_requests": (baseline_tokens - tokens) * 1000 * price / 1e6,
+        "prompt_token_reduction": 1 - tokens / baseline_tokens if baseline_tokens else 0.0,
+        "seconds": run.seconds,
+    }
+
+
+def task_entry(
+    task: TaskResult, comparisons: Mapping[str, Mapping[str, Difference]], confidence: float
+) -> dict[str, Any]:
+    """The eval.json entry of one task."""
+    headline = task.headline.key
+    entry: dict[str, Any] = {
+        "title": task.title,
+        "headline_metric": headline,
+        "confidence": confidence,
+        "metrics": {m.key: _metric_info(m) for m in task.metrics},
+        "info": task.info,
+        "variants": task.variants,
+        "comparisons": {
+            name: {key: _difference(d) for key, d in diffs.items()}
+            for name, diffs in comparisons.items()
+        },
+        "verdict": {name: diffs[headline].verdict for name, diffs in comparisons.items()},
+    }
+    main = next((v for v in _TUNED_FIRST if v in comparisons), None)
+    entry["summary"] = task_sentence(entry, main) if main else None
+    return entry
+
+
+def _metric_info(metric: MetricInfo) -> dict[str, Any]:
+    return {"label": metric.label, "higher_is_better": metric.higher_is_better, "unit": metric.unit}
+
+
+def _difference(d: Difference) -> dict[str, Any]:
+    return {
+        "baseline": d.baseline,
+        "value": d.value,
+        "difference": d.difference,
+        "ci_low": d.low,
+        "ci_high": d.high,
+        "verdict": d.verdict,
+    }
+
+
+def example_entries(
+    items: Sequence[EvalItem], runs: Mapping[str, VariantOutputs], tasks: Sequence[TaskResult]
+) -> list[dict[str, Any]]:
+    """Per held-out example: the prompt, reference, every variant's answer and per-task scores."""
+    entries = []
+    for index, item in enumerate(items):
+        outputs = {
+            name: run.answers[index] for name, run in runs.items() if run.answers is not None
+        }
+        scores = {
+            task.name: {name: values[index] for name, values in task.per_example.items()}
+            for task in tasks
+            if task.per_example and all(len(v) == len(items) for v in task.per_example.values())
+        }
+        entries.append(
+            {
+                "index": index,
+                "prompt": text_of(item.prompt),
+                "reference": item.reference,
+                "rejected": item.rejected,
+                "outputs": outputs,
+                "scores": scores,
+            }
+        )
+    return entries
+
+
+def overall_verdict(
+    tasks: Mapping[str, Mapping[str, Any]], variants: Mapping[str, Any], price: float
+) -> dict[str, Any]:
+    """The headline of the whole evaluation: one sentence per task plus the cost line."""
+    main = next((v for v in _TUNED_FIRST if v in variants), None)
+    if main is None:
+        return {"variant": None, "tasks": {}, "sentences": [], "cost": None}
+    return {
+        "variant": main,
+        "tasks": {name: task["verdict"].get(main) for name, task in tasks.items()},
+        "sentences": [task["summary"] for task in tasks.values() if task.get("summary")],
+        "cost": cost_sentence(variants, main, price),
+    }
+
+
+def new_document(**fields: Any) -> dict[str, Any]:
+    """The top of an eval.json document (version, time), followed by ``fields`` in order."""
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tuneforge_version": tuneforge.__version__,
+        "created": created,
+        **fields,
+    }
+
+
+def read_eval(path: Path) -> dict[str, Any]:
+    """Load an eval.json (a run directory or the file itself)."""
+    path = path / EVAL_FILE if path.is_dir() else path
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,259 @@
+"""``tuneforge eval``: run every variant on the frozen held-out set and write eval.json.
+
+The flow: load the held-out items → decide the tasks → for each variant, encode its prompts,
+generate greedily and score continuations (labels, chosen/rejected) → compute every task's
+metrics → paired-bootstrap each difference against the baseline → eval.json and report.html.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuneforge.config import TuneforgeConfig
+from tuneforge.engine.files import write_json_atomic
+from tuneforge.evaluate.heldout import EvalData, few_shot, load_eval_data
+from tuneforge.evaluate.plan import TaskPlan, plan_tasks
+from tuneforge.evaluate.results import (
+    EVAL_FILE,
+    compare,
+    example_entries,
+    new_document,
+    overall_verdict,
+    task_entry,
+    variant_entry,
+)
+from tuneforge.evaluate.scoring import generate_and_score
+from tuneforge.evaluate.structure import load_schema_validator
+from tuneforge.evaluate.tasks import (
+    TaskResult,
+    VariantOutputs,
+    checks_task,
+    classification_task,
+    preference_task,
+    similarity_task,
+    structure_task,
+)
+from tuneforge.evaluate.variants import VariantSpec, encode_prompt, encode_reply, variant_specs
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class EvalModels:
+    """The tokenizer, the base model and the tuned model (either may be missing).
+
+    With a LoRA run one model serves both roles: the base model is the tuned one with its
+    adapter disabled, so only one copy of the weights is in memory.
+    """
+
+    tokenizer: PreTrainedTokenizerBase
+    base: PreTrainedModel | None = None
+    tuned: PreTrainedModel | None = None
+
+    @contextmanager
+    def use(self, role: str) -> Iterator[PreTrainedModel]:
+        """The model for ``role`` ('base' or 'tuned') for the duration of the block."""
+        if role == "tuned":
+            assert self.tuned is not None
+            yield self.tuned
+        elif self.base is not None:
+            yield self.base
+        else:
+            assert self.tuned is not None and hasattr(self.tuned, "disable_adapter")
+            with self.tuned.disable_adapter():
+                yield self.tuned
+
+
+def load_models(cfg: TuneforgeConfig, run_dir: Path | None) -> EvalModels:
+    """The models of a run: ``final/`` (adapter or full model) and the base ``cfg.model``.
+
+    Without ``final/`` only the base model is loaded (a baseline-only evaluation).
+    """
+    from tuneforge.models import load_model, load_tokenizer
+
+    final = run_dir / "final" if run_dir is not None else None
+    if final is None or not final.is_dir():
+        return EvalModels(load_tokenizer(cfg.model), base=load_model(cfg.model))
+    tokenizer = load_tokenizer(str(final)) if (final / "tokenizer_config.json").is_file() else None
+    tokenizer = tokenizer or load_tokenizer(cfg.model)
+    if (final / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        tuned = PeftModel.from_pretrained(load_model(cfg.model), str(final))
+        return EvalModels(tokenizer, tuned=tuned)
+    return EvalModels(tokenizer, base=load_model(cfg.model), tuned=load_model(str(final)))
+
+
+def run_variant(
+    spec: VariantSpec, models: EvalModels, data: EvalData, plan: TaskPlan, batch_size: int
+) -> VariantOutputs:
+    """Everything one variant produces on the held-out items."""
+    tokenizer = models.tokenizer
+    prompts = [encode_prompt(item.prompt, spec, tokenizer) for item in data.items]
+    run = VariantOutputs(spec.name, [len(p) for p in prompts])
+    # Every continuation to score after each prompt: the labels (constrained choice), then
+    # the reference reply and, for pairs, the rejected one (preference).
+    labels = [
+        [encode_reply(item.prompt, label, spec, tokenizer) for label in plan.labels or []]
+        for item in data.items
+    ]
+    replies = [
+        [
+            encode_reply(item.prompt, reply, spec, tokenizer)
+            for reply in [item.reference, *([item.rejected] if item.rejected is not None else [])]
+        ]
+        if plan.preference
+        else []
+        for item in data.items
+    ]
+    groups = [a + b for a, b in zip(labels, replies, strict=True)]
+    started = time.monotonic()
+    with models.use(spec.model) as model:
+        answers, scores = generate_and_score(
+            model,
+            tokenizer,
+            prompts,
+            groups if any(groups) else None,
+            max_new_tokens=plan.max_new_tokens if plan.needs_generation else None,
+            batch_size=batch_size,
+        )
+    reference = None
+    if plan.preference and spec.model == "tuned":
+        # Implicit rewards need the base model's log-probs of the same replies and prompts.
+        with models.use("base") as model:
+            _, reference = generate_and_score(
+                model, tokenizer, prompts, replies, max_new_tokens=None, batch_size=batch_size
+            )
+    run.seconds = time.monotonic() - started
+    run.answers = answers
+    count = len(plan.labels or [])
+    if scores is not None and plan.labels is not None:
+        run.choice_logps = [[s.logp for s in row[:count]] for row in scores]
+    if scores is not None and plan.preference:
+        scored = [row[count:] for row in scores]
+        if data.kind == "pair":
+            run.chosen_logps = [row[0].logp for row in scored]
+            run.rejected_logps = [row[1].logp for row in scored]
+        else:
+            run.scored_logps = [row[0].mean_logp for row in scored]
+        if reference is not None:
+            run.rewards = [
+                [a.logp - b.logp for a, b in zip(own, base, strict=True)]
+                for own, base in zip(scored, reference, strict=True)
+            ]
+    return run
+
+
+def compute_tasks(
+    plan: TaskPlan, data: EvalData, runs: dict[str, VariantOutputs], validator: Any | None = None
+) -> list[TaskResult]:
+    """Every planned task's metrics from the variants' outputs (no model needed).
+
+    ``validator`` is the jsonschema validator of ``plan.schema_path``, loaded up front so a
+    broken schema fails before minutes of inference.
+    """
+    tasks: list[TaskResult] = []
+    if plan.labels is not None:
+        tasks.append(classification_task(plan.labels, data.items, runs))
+    if plan.structure:
+        tasks.append(structure_task(data.items, runs, validator))
+    if plan.checks:
+        tasks.append(checks_task(plan.checks, runs))
+    if plan.preference:
+        tasks.append(preference_task(data.items, runs))
+    if plan.similarity:
+        tasks.append(similarity_task(data.items, runs))
+    return tasks
+
+
+def evaluate(
+    cfg: TuneforgeConfig,
+    run_dir: Path | None,
+    *,
+    models: EvalModels | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Evaluate every variant of ``cfg.eval.variants`` and return the eval.json document.
+
+    ``models`` defaults to the run's models (`load_models`); variants that need a tuned model
+    are skipped when there is none.
+    """
+    say = progress or (lambda _message: None)
+    data = load_eval_data(cfg, run_dir)
+    if not data.items:
+        from tuneforge.errors import DataError
+
+        raise DataError(f"{data.source}: no held-out examples to evaluate")
+    models = models or load_models(cfg, run_dir)
+    names = [n for n in cfg.eval.variants if n == "baseline" or models.tuned is not None]
+    plan = plan_tasks(cfg, data, models.tokenizer)
+    validator = load_schema_validator(plan.schema_path) if plan.schema_path else None
+    settings = cfg.eval
+    shots = few_shot(data.train, settings.baseline_few_shot, seed=settings.seed, labels=plan.labels)
+    specs = variant_specs(cfg, shots, names)
+    say(f"{len(data.items)} held-out examples from {data.source}; tasks: {', '.join(plan.tasks)}")
+    runs: dict[str, VariantOutputs] = {}
+    for spec in specs:
+        say(f"{spec.name}: {spec.describe()}")
+        runs[spec.name] = run_variant(spec, models, data, plan, settings.batch_size)
+        say(f"{spec.name}: done in {runs[spec.name].seconds:.0f} s")
+    tasks = compute_tasks(plan, data, runs, validator)
+    price = settings.price_per_million_tokens
+    base_tokens = sum(runs["baseline"].prompt_tokens) / len(data.items)
+    variants = {
+        spec.name: variant_entry(spec, runs[spec.name], base_tokens, price) for spec in specs
+    }
+    task_entries = {
+        task.name: task_entry(
+            task,
+            compare(
+                task,
+                "baseline",
+                samples=settings.bootstrap_samples,
+                seed=settings.seed,
+                confidence=settings.confidence,
+            ),
+            settings.confidence,
+        )
+        for task in tasks
+    }
+    return new_document(
+        run_dir=str(run_dir) if run_dir is not None else None,
+        method=cfg.method,
+        model=cfg.model,
+        held_out={
+            "source": data.source,
+            "examples": len(data.items),
+            "available": data.available,
+            "train_source": cfg.data.train,
+            "train_examples": len(data.train),
+            "kind": data.kind,
+        },
+        settings={
+            "bootstrap_samples": settings.bootstrap_samples,
+            "confidence": settings.confidence,
+            "seed": settings.seed,
+            "max_new_tokens": plan.max_new_tokens,
+            "price_per_million_tokens": price,
+        },
+        variants=variants,
+        tasks=task_entries,
+        verdict=overall_verdict(task_entries, variants, price),
+        examples=example_entries(data.items, runs, tasks),
+    )
+
+
+def write_eval(run_dir: Path, document: dict[str, Any]) -> Path:
+    """Write eval.json into the run directory (atomically) and return its path."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / EVAL_FILE
+    write_json_atomic(path, document)
+    return path

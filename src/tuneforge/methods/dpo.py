@@ -1,0 +1,191 @@
+"""Direct Preference Optimisation (Rafailov et al. 2023) and its common variants.
+
+DPO trains the policy π_θ to prefer the chosen completion y_w over the rejected y_l of each
+prompt x, relative to a frozen reference π_ref (the model before training). With the
+log-ratios ``h_w = log π_θ(y_w|x) - log π_ref(y_w|x)`` and ``h_l`` likewise, the implicit
+reward of a completion is ``β·h`` and every loss type is a function of the reward gap.
+
+The reference log-probs come from ``engine/reference.py`` (precomputed and cached, or on the
+fly); this module only asks for them through the ``reference`` callable the engine passes in.
+The loss unit is one pair: ``loss_sum`` and every metric are sums over pairs, which the engine
+divides by the pairs of the accumulation window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from tuneforge.config import DPOSection, TuneforgeConfig
+from tuneforge.methods.base import Batch, ReferenceLogps, StepOutput
+from tuneforge.methods.preference import collate_pairs, count_pairs, pair_logps, pair_tokens
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+    from tuneforge.data.tokenize import Tokenized
+
+__all__ = ["LOSS_TYPES", "DPOMethod", "DPOSection", "build", "dpo_loss", "initial_loss"]
+
+LOSS_TYPES = ("sigmoid", "ipo", "hinge", "robust")
+
+
+def dpo_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    ref_chosen_logps: torch.Tensor,
+    ref_rejected_logps: torch.Tensor,
+    *,
+    beta: float = 0.1,
+    loss_type: str = "sigmoid",
+    label_smoothing: float = 0.0,
+    chosen_lengths: torch.Tensor | None = None,
+    rejected_lengths: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-pair DPO losses and implicit rewards.
+
+    With ``h_w = policy_chosen - ref_chosen``, ``h_l = policy_rejected - ref_rejected`` and the
+    gap ``h = h_w - h_l`` (all summed sequence log-probs):
+
+    * ``sigmoid`` — DPO, Rafailov et al. 2023, eq. 7: ``-log σ(β·h)``. With
+      ``label_smoothing`` ε > 0 it is conservative DPO (Mitchell 2023):
+      ``-(1-ε)·log σ(β·h) - ε·log σ(-β·h)``; TRL 1.16 ignores ε for this type.
+    * ``ipo`` — IPO, Azar et al. 2023, eq. 17, on length-normalised log-ratios (as the IPO
+      authors and TRL compute it): ``(h_w/|y_w| - h_l/|y_l| - 1/(2β))²``; needs
+      ``chosen_lengths`` and ``rejected_lengths``.
+    * ``hinge`` — SLiC (Zhao et al. 2023): ``max(0, 1 - β·h)``.
+    * ``robust`` — Chowdhury et al. 2024, eq. 8, unbiased under a label-flip rate ε:
+      ``(-(1-ε)·log σ(β·h) + ε·log σ(-β·h)) / (1 - 2ε)``.
+
+    ``log σ`` is ``F.logsigmoid`` (stable for any finite input), so huge gaps give finite
+    losses and gradients.
+
+    Args:
+        policy_chosen_logps: (B,) log π_θ(y_w|x), summed over the completion tokens.
+        policy_rejected_logps: (B,) log π_θ(y_l|x).
+        ref_chosen_logps: (B,) log π_ref(y_w|x) (no grad needed).
+        ref_rejected_logps: (B,) log π_ref(y_l|x).
+        beta: β, the strength of the KL regularisation (IPO's τ is β).
+        loss_type: one of `LOSS_TYPES`.
+        label_smoothing: ε in [0, 0.5): the assumed rate of flipped labels.
+        chosen_lengths: (B,) completion token counts of y_w (``ipo`` only).
+        rejected_lengths: (B,) completion token counts of y_l (``ipo`` only).
+
+    Returns:
+        ``(losses, chosen_rewards, rejected_rewards)``, each (B,) float: the per-pair losses
+        (with grad) and the detached implicit rewards ``β·h_w`` and ``β·h_l``.
+    """
+    if not 0.0 <= label_smoothing < 0.5:
+        raise ValueError(f"label_smoothing must be in [0, 0.5), got {label_smoothing}")
+    chosen_logratios = policy_chosen_logps - ref_chosen_logps  # (B,)
+    rejected_logratios = policy_rejected_logps - ref_rejected_logps
+    gap = beta * (chosen_logratios - rejected_logratios)
+    if loss_type == "sigmoid":
+        losses = -(1 - label_smoothing) * F.logsigmoid(gap) - label_smoothing * F.logsigmoid(-gap)
+    elif loss_type == "robust":
+        losses = (
+            -(1 - label_smoothing) * F.logsigmoid(gap) + label_smoothing * F.logsigmoid(-gap)
+        ) / (1 - 2 * label_smoothing)
+    elif loss_type == "hinge":
+        losses = torch.relu(1 - gap)
+    elif loss_type == "ipo":
+        if chosen_lengths is None or rejected_lengths is None:
+            raise ValueError("loss_type 'ipo' needs chosen_lengths and rejected_lengths")
+        # Per-token log-ratios keep the squared target 1/(2β) independent of reply length.
+        normalised = chosen_logratios / chosen_lengths.clamp(min=1) - (
+            rejected_logratios / rejected_lengths.clamp(min=1)
+        )
+        losses = (normalised - 1 / (2 * beta)) ** 2
+    else:
+        raise ValueError(f"unknown DPO loss_type {loss_type!r}; expected one of {LOSS_TYPES}")
+    chosen_rewards = beta * chosen_logratios.detach()
+    rejected_rewards = beta * rejected_logratios.detach()
+    return losses, chosen_rewards, rejected_rewards
+
+
+def initial_loss(loss_type: str, beta: float) -> float:
+    """The loss of every pair while the policy equals the reference (all log-ratios 0).
+
+    ln 2 for sigmoid and robust (whatever ε), 1 for hinge, ``(1/(2β))²`` for ipo. A loss that
+    stays here means nothing is being learned (see ``engine/watchdog.py``).
+    """
+    if loss_type in ("sigmoid", "robust"):
+        return math.log(2.0)
+    if loss_type == "hinge":
+        return 1.0
+    if loss_type == "ipo":
+        return (1 / (2 * beta)) ** 2
+    raise ValueError(f"unknown DPO loss_type {loss_type!r}; expected one of {LOSS_TYPES}")
+
+
+class DPOMethod:
+    """The DPO plug-in for the training loop (see ``methods/base.py``)."""
+
+    name = "dpo"
+    needs_reference = True
+
+    def __init__(self, section: DPOSection) -> None:
+        self.section = section
+        #: Reference log-probs computed once before training (and cached) rather than per step.
+        self.precompute_reference = section.precompute_ref
+        #: The loss while the policy equals the reference; the watchdog warns if it stays there.
+        self.stuck_loss = initial_loss(section.loss_type, section.beta)
+
+    def collate(self, items: Sequence[Tokenized], pad_token_id: int) -> Batch:
+        """Chosen rows then rejected rows, right padded (see `collate_pairs`)."""
+        return collate_pairs(items, pad_token_id)
+
+    def count_units(self, batch: Batch) -> int:
+        """The loss unit is a pair."""
+        return count_pairs(batch)
+
+    def reference_settings(self) -> dict[str, object]:
+        """What reference values depend on besides the model and the tokens (cache key)."""
+        return {"values": "pair-completion-logp-sums", "version": 1}
+
+    def reference_values(self, model: torch.nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
+        """Reference sequence log-probs of the batch: ``chosen`` and ``rejected``, each (B,).
+
+        Called by ``engine/reference.py`` on the reference model, under ``torch.no_grad``.
+        """
+        logps = pair_logps(model, batch)
+        return {"chosen": logps.chosen.detach(), "rejected": logps.rejected.detach()}
+
+    def step(
+        self, model: PreTrainedModel, batch: Batch, reference: ReferenceLogps | None
+    ) -> StepOutput:
+        """Forward both completions of every pair, look up the reference, sum the losses."""
+        if reference is None:
+            raise ValueError("DPO needs reference log-probs; the engine passed none")
+        policy = pair_logps(model, batch)
+        ref = reference(batch)
+        losses, chosen_rewards, rejected_rewards = dpo_loss(
+            policy.chosen,
+            policy.rejected,
+            ref["chosen"].to(policy.chosen.dtype),
+            ref["rejected"].to(policy.rejected.dtype),
+            beta=self.section.beta,
+            loss_type=self.section.loss_type,
+            label_smoothing=self.section.label_smoothing,
+            chosen_lengths=policy.chosen_tokens,
+            rejected_lengths=policy.rejected_tokens,
+        )
+        margins = chosen_rewards - rejected_rewards
+        metric_sums = {
+            "rewards/chosen": chosen_rewards.sum(),
+            "rewards/rejected": rejected_rewards.sum(),
+            "rewards/margins": margins.sum(),
+            "rewards/accuracies": (margins > 0).float().sum(),
+            "logps/chosen": policy.chosen.detach().sum(),
+            "logps/rejected": policy.rejected.detach().sum(),
+        }
+        return StepOutput(loss_sum=losses.sum(), metric_sums=metric_sums, tokens=pair_tokens(batch))
+
+
+def build(config: TuneforgeConfig) -> DPOMethod:
+    """The DPO method for a config (its ``dpo:`` section)."""
+    return DPOMethod(config.dpo)

@@ -1,0 +1,282 @@
+"""Parity with TRL 1.16: DPOTrainer and trl.experimental.orpo's ORPOTrainer on a tiny model.
+
+Both sides get the same token ids. tuneforge renders every record through the chat template
+(prompt as a user turn, reply as the assistant turn); TRL renders plain-string records as raw
+text with EOS appended (DPO), or adds BOS/EOS around raw text (ORPO). That difference is by
+design (DESIGN §1), so TRL's tokenisation is bypassed here: its dataset preparation is replaced
+by tuneforge's ids, in tuneforge's batch order, read sequentially. Everything else is matched:
+fp32, no dropout (LoRA dropout 0; TRL also disables model dropout), no gradient checkpointing,
+AdamW (``adamw_torch``) at a constant learning rate, clipping at 1.0, the LoRA adapter seeded
+identically, one micro-batch of 4 pairs per step, and the reference precompute setting.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from accelerate import Accelerator
+from transformers import PreTrainedTokenizerBase
+
+from tuneforge.config import DPOSection, TuneforgeConfig, parse_config
+from tuneforge.data.tokenize import TokenizedPair
+from tuneforge.engine.batches import epoch_batches
+from tuneforge.engine.reference import OnTheFlyReference
+from tuneforge.methods.dpo import DPOMethod
+from tuneforge.models import build_tiny_model
+from tuneforge.train import load_train_eval, tokenize_split, train
+
+trl = pytest.importorskip("trl")
+
+BRAND_VOICE = Path(__file__).resolve().parents[2] / "examples" / "brand-voice" / "train.jsonl"
+DPO_METRICS = (
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/margins",
+    "rewards/accuracies",
+    "logps/chosen",
+    "logps/rejected",
+)
+ORPO_METRICS = (*DPO_METRICS, "nll_loss", "log_odds_ratio", "log_odds_chosen")
+STEPS, BATCH, LR, SEED = 3, 4, 2e-3, 42
+
+
+def config(tmp_path: Path, method: str, **section: Any) -> TuneforgeConfig:
+    """8 brand-voice pairs, tiny-model friendly settings matched to the TRL side."""
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(BRAND_VOICE.read_text().splitlines(keepends=True)[:8]))
+    return parse_config(
+        {
+            "method": method,
+            "output": str(tmp_path / f"run-{method}"),
+            "data": {"train": str(data), "eval_split": 0},
+            "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
+            method: section,
+            "train": {
+                "lr": LR,
+                "max_steps": STEPS,
+                "batch_size": BATCH,
+                "scheduler": "constant",
+                "warmup_ratio": 0.0,
+                "max_grad_norm": 1.0,
+                "precision": "fp32",
+                "seed": SEED,
+                "logging_steps": 1,
+            },
+        }
+    )
+
+
+def items_in_batch_order(cfg: TuneforgeConfig, tok: PreTrainedTokenizerBase) -> list[Any]:
+    """tuneforge's tokenised pairs in the order its loop reads them (epoch after epoch)."""
+    examples, _ = load_train_eval(cfg)
+    items = tokenize_split(examples, tok, cfg, "train").items
+    order: list[int] = []
+    epoch = 0
+    while len(order) < STEPS * BATCH:
+        batches = epoch_batches(len(items), BATCH, seed=SEED, epoch=epoch)
+        order.extend(i for batch in batches for i in batch)
+        epoch += 1
+    return [items[i] for i in order[: STEPS * BATCH]]
+
+
+def ours(cfg: TuneforgeConfig, tok: PreTrainedTokenizerBase) -> list[dict[str, Any]]:
+    outcome = train(cfg, model=build_tiny_model(tok, seed=0), tokenizer=tok)
+    lines = (outcome.run_dir / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if "loss" in r]
+
+
+def trl_args(tmp_path: Path, config_class: Any, **extra: Any) -> Any:
+    return config_class(
+        output_dir=str(tmp_path / "trl"),
+        per_device_train_batch_size=BATCH,
+        max_steps=STEPS,
+        learning_rate=LR,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        optim="adamw_torch",
+        seed=SEED,
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        max_length=None,
+        train_sampling_strategy="sequential",
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        **extra,
+    )
+
+
+def trl_lora() -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
+    )
+
+
+def step_records(trainer: Any, losses: list[float]) -> list[dict[str, Any]]:
+    """TRL's per-step logs, with the exact per-step loss captured from training_step."""
+    logs = [entry for entry in trainer.state.log_history if "rewards/chosen" in entry]
+    return [{**entry, "loss": loss} for entry, loss in zip(logs, losses, strict=True)]
+
+
+def assert_parity(mine: list[dict[str, Any]], theirs: list[dict[str, Any]], names: Any) -> None:
+    assert len(mine) == len(theirs) == STEPS
+    worst = max(
+        abs(m[k] - t[k]) for m, t in zip(mine, theirs, strict=True) for k in ("loss", *names)
+    )
+    step1 = max(abs(mine[0][k] - theirs[0][k]) for k in ("loss", *names))
+    print(f"parity: step-1 max |diff| {step1:.2e}; steps 1-{STEPS} max |diff| {worst:.2e}")
+    print("  losses ours", [m["loss"] for m in mine], "trl", [t["loss"] for t in theirs])
+    assert mine[0]["loss"] == pytest.approx(theirs[0]["loss"], abs=1e-4)
+    for name in names:
+        assert mine[0][name] == pytest.approx(theirs[0][name], abs=1e-4), name
+    for step in range(STEPS):
+        assert mine[step]["loss"] == pytest.approx(theirs[step]["loss"], abs=1e-3), step
+        for name in names:
+            assert mine[step][name] == pytest.approx(theirs[step][name], abs=1e-3), (step, name)
+
+
+@pytest.mark.parametrize("precompute", [True, False])
+def test_dpo_matches_trl_dpo_trainer(
+    tmp_path: Path,
+    embedded_tokenizer: PreTrainedTokenizerBase,
+    monkeypatch: pytest.MonkeyPatch,
+    precompute: bool,
+) -> None:
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / "home"))
+    cfg = config(tmp_path, "dpo", beta=0.1, precompute_ref=precompute)
+    mine = ours(cfg, embedded_tokenizer)
+    rows = [
+        {"prompt_ids": i.prompt_ids, "chosen_ids": i.chosen_ids, "rejected_ids": i.rejected_ids}
+        for i in items_in_batch_order(cfg, embedded_tokenizer)
+    ]
+    losses: list[float] = []
+
+    class SameIds(DPOTrainer):
+        def _prepare_dataset(self, dataset: Any, *args: Any, **kwargs: Any) -> Any:
+            return dataset  # already tokenised by tuneforge
+
+        def training_step(self, *args: Any, **kwargs: Any) -> Any:
+            loss = super().training_step(*args, **kwargs)
+            losses.append(float(loss))
+            return loss
+
+    trainer = SameIds(
+        model=build_tiny_model(embedded_tokenizer, seed=0),
+        args=trl_args(tmp_path, DPOConfig, beta=0.1, precompute_ref_log_probs=precompute),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=embedded_tokenizer,
+        peft_config=trl_lora(),
+    )
+    trainer.train()
+    assert_parity(mine, step_records(trainer, losses), DPO_METRICS)
+    assert abs(mine[-1]["loss"] - mine[0]["loss"]) > 1e-3  # it did learn something
+
+
+@pytest.mark.parametrize(
+    ("loss_type", "smoothing"), [("sigmoid", 0.0), ("ipo", 0.0), ("hinge", 0.0), ("robust", 0.1)]
+)
+def test_dpo_loss_types_match_trl_against_a_different_reference(
+    tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase, loss_type: str, smoothing: float
+) -> None:
+    """A reference unlike the policy gives non-trivial step-1 losses and rewards."""
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    cfg = config(tmp_path, "dpo")
+    items: list[TokenizedPair] = items_in_batch_order(cfg, embedded_tokenizer)[:BATCH]
+    beta = 0.5
+    section = DPOSection(beta=beta, loss_type=loss_type, label_smoothing=smoothing)
+    method = DPOMethod(section)
+    policy = build_tiny_model(embedded_tokenizer, seed=0).train()
+    reference = OnTheFlyReference(method, build_tiny_model(embedded_tokenizer, seed=1))
+    batch = method.collate(items, embedded_tokenizer.pad_token_id)
+    with Accelerator(cpu=True).autocast():
+        output = method.step(policy, batch, reference)
+    mine = {"loss": float(output.loss_sum.detach()) / BATCH}
+    mine.update({k: float(v) / BATCH for k, v in output.metric_sums.items()})
+
+    args = trl_args(tmp_path, DPOConfig, beta=beta, loss_type=loss_type, label_smoothing=smoothing)
+
+    class SameIds(DPOTrainer):
+        def _prepare_dataset(self, dataset: Any, *a: Any, **k: Any) -> Any:
+            return dataset
+
+    rows = [
+        {"prompt_ids": i.prompt_ids, "chosen_ids": i.chosen_ids, "rejected_ids": i.rejected_ids}
+        for i in items
+    ]
+    trainer = SameIds(
+        model=build_tiny_model(embedded_tokenizer, seed=0),
+        ref_model=build_tiny_model(embedded_tokenizer, seed=1),
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=embedded_tokenizer,
+    )
+    trainer.model.train()
+    with torch.no_grad():
+        loss = trainer.compute_loss(trainer.model, trainer.data_collator(rows))
+    theirs = {"loss": float(loss), **{k: v[-1] for k, v in trainer._metrics["train"].items()}}
+    assert abs(mine["rewards/margins"]) > 0.1  # the reference really differs
+    worst = max(abs(mine[k] - theirs[k]) for k in ("loss", *DPO_METRICS))
+    print(f"parity {loss_type}: loss {mine['loss']:.6f} vs {theirs['loss']:.6f}, max {worst:.2e}")
+    for name in ("loss", *DPO_METRICS):
+        assert mine[name] == pytest.approx(theirs[name], abs=1e-4), name
+
+
+def test_orpo_matches_trl_orpo_trainer(
+    tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase
+) -> None:
+    """TRL's ORPO NLL covers the prompt tokens too: compared with ``nll_on_prompt: true``."""
+    from datasets import Dataset
+    from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+
+    cfg = config(tmp_path, "orpo", beta=0.1, nll_on_prompt=True)
+    mine = ours(cfg, embedded_tokenizer)
+    items = items_in_batch_order(cfg, embedded_tokenizer)
+    by_key = {f"pair-{n}": item for n, item in enumerate(items)}
+    losses: list[float] = []
+
+    class SameIds(ORPOTrainer):
+        def tokenize_row(self, feature: dict[str, Any], model: Any = None) -> dict[str, Any]:
+            item = by_key[feature["prompt"]]
+            row: dict[str, Any] = {
+                "prompt_input_ids": item.prompt_ids,
+                "prompt_attention_mask": [1] * len(item.prompt_ids),
+            }
+            for side, reply in (("chosen", item.chosen_ids), ("rejected", item.rejected_ids)):
+                ids = item.prompt_ids + reply
+                row[f"{side}_input_ids"] = ids
+                row[f"{side}_attention_mask"] = [1] * len(ids)
+                row[f"{side}_labels"] = [-100] * len(item.prompt_ids) + reply
+            return row
+
+        def training_step(self, *args: Any, **kwargs: Any) -> Any:
+            loss = super().training_step(*args, **kwargs)
+            losses.append(float(loss))
+            return loss
+
+    rows = [{"prompt": key, "chosen": "c", "rejected": "r"} for key in by_key]
+    args = trl_args(tmp_path, ORPOConfig, beta=0.1)
+    trainer = SameIds(
+        model=build_tiny_model(embedded_tokenizer, seed=0),
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=embedded_tokenizer,
+        peft_config=trl_lora(),
+    )
+    trainer.train()
+    assert_parity(mine, step_records(trainer, losses), ORPO_METRICS)

@@ -1,0 +1,156 @@
+"""DPO and ORPO through ``train()`` on a tiny model: metrics, reference modes, resume, watchdog."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from transformers import PreTrainedTokenizerBase
+
+from tuneforge.config import TuneforgeConfig, parse_config
+from tuneforge.models import build_tiny_model
+from tuneforge.train import train
+
+BRAND_VOICE = Path(__file__).resolve().parents[2] / "examples" / "brand-voice" / "train.jsonl"
+DPO_NAMES = {
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/margins",
+    "rewards/accuracies",
+    "logps/chosen",
+    "logps/rejected",
+}
+ORPO_NAMES = DPO_NAMES | {"nll_loss", "log_odds_ratio", "log_odds_chosen"}
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Reference caches go to a fresh TUNEFORGE_HOME."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("TUNEFORGE_HOME", str(home))
+    return home
+
+
+def config(
+    tmp_path: Path, method: str, name: str = "run", *, lora: Any = "default", **train: Any
+) -> TuneforgeConfig:
+    """16 brand-voice pairs (4 held out), LoRA with dropout, fp32, logging every step."""
+    data = tmp_path / "pairs.jsonl"
+    if not data.exists():
+        data.write_text("".join(BRAND_VOICE.read_text().splitlines(keepends=True)[:16]))
+    settings = {"precision": "fp32", "logging_steps": 1, "batch_size": 2, "lr": 5e-3}
+    settings.update({k: v for k, v in train.items() if k not in ("dpo", "orpo")})
+    raw: dict[str, Any] = {
+        "method": method,
+        "output": str(tmp_path / name),
+        "data": {"train": str(data), "eval_split": 0.25},
+        "lora": {"r": 4, "alpha": 8, "dropout": 0.1} if lora == "default" else lora,
+        "train": settings,
+    }
+    for section in ("dpo", "orpo"):
+        if section in train:
+            raw[section] = train[section]
+    return parse_config(raw)
+
+
+def run(cfg: TuneforgeConfig, tok: PreTrainedTokenizerBase, **kw: Any) -> Any:
+    return train(cfg, model=build_tiny_model(tok, seed=0), tokenizer=tok, **kw)
+
+
+def records(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def losses(run_dir: Path) -> list[float]:
+    return [r["loss"] for r in records(run_dir) if "loss" in r]
+
+
+def test_dpo_run_logs_the_reward_metrics(
+    tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase, _own_cache: Path
+) -> None:
+    outcome = run(config(tmp_path, "dpo", max_steps=4), embedded_tokenizer)
+    rows = records(outcome.run_dir)
+    train_rows = [r for r in rows if "loss" in r]
+    assert [r["step"] for r in train_rows] == [1, 2, 3, 4]
+    assert set(train_rows[0]) >= DPO_NAMES | {"loss", "lr", "grad_norm", "tokens_per_s"}
+    eval_rows = [r for r in rows if "eval_loss" in r]
+    assert eval_rows and set(eval_rows[-1]) >= {f"eval_{n}" for n in DPO_NAMES}
+    assert train_rows[0]["loss"] == pytest.approx(0.6931472, abs=1e-6)  # policy == reference
+    assert train_rows[0]["rewards/margins"] == 0.0
+    manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
+    assert manifest["reference"]["mode"] == "precomputed"
+    assert manifest["reference"]["splits"]["train"]["cache"] == "miss"
+    assert len(list((_own_cache / "refcache").glob("*.pt"))) == 2
+    assert (outcome.run_dir / "final" / "adapter_config.json").is_file()
+
+
+def test_orpo_run_logs_its_metrics(
+    tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase, _own_cache: Path
+) -> None:
+    outcome = run(config(tmp_path, "orpo", max_steps=3), embedded_tokenizer)
+    train_rows = [r for r in records(outcome.run_dir) if "loss" in r]
+    assert set(train_rows[0]) >= ORPO_NAMES
+    manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
+    assert manifest["reference"] == {"mode": "none"}
+    assert not (_own_cache / "refcache").exists()
+
+
+@pytest.mark.parametrize("lora", ["default", None], ids=["lora", "full"])
+def test_precomputed_and_on_the_fly_references_train_identically(
+    tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase, lora: Any
+) -> None:
+    # LoRA dropout 0.1 draws from the RNG in training: a reference pass that consumed random
+    # numbers (or ran with dropout on) would change every later step.
+    results = []
+    for precompute in (True, False):
+        cfg = config(
+            tmp_path,
+            "dpo",
+            f"run-{precompute}",
+            lora=lora,
+            max_steps=3,
+            dpo={"precompute_ref": precompute},
+        )
+        results.append(losses(run(cfg, embedded_tokenizer).run_dir))
+    precomputed, on_the_fly = results
+    assert len(precomputed) == 3
+    for a, b in zip(precomputed, on_the_fly, strict=True):
+        assert a == pytest.approx(b, abs=1e-5)
+    assert abs(precomputed[-1] - precomputed[0]) > 1e-4
+
+
+def test_resume_reads_the_cached_reference_and_reproduces_the_run(
+    tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase
+) -> None:
+    settings = {"max_steps": 5, "save_steps": 2}
+    straight = run(config(tmp_path, "dpo", "straight", **settings), embedded_tokenizer)
+
+    def interrupt(step: int, _: Any) -> None:
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    cfg = config(tmp_path, "dpo", "broken", **settings)
+    first = run(cfg, embedded_tokenizer, on_step=interrupt)
+    assert first.result.interrupted
+    second = run(cfg, embedded_tokenizer, resume=True)
+    assert second.result.state.global_step == 5
+    manifest = json.loads((second.run_dir / "manifest.json").read_text())
+    assert manifest["reference"]["splits"]["train"]["cache"] == "hit"
+    assert losses(second.run_dir) == losses(straight.run_dir)
+
+
+def test_watchdog_warns_when_the_loss_stays_at_ln2(
+    tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config(tmp_path, "dpo", lr=1e-12, max_steps=20, eval_steps=100)
+    run(cfg, embedded_tokenizer)
+    out = capsys.readouterr().out
+    assert out.count("warning: the loss has stayed at 0.6931") == 1
+    assert "learning rate" in out and "too low" in out
+    quiet = config(tmp_path, "dpo", "healthy", max_steps=20, eval_steps=100)
+    run(quiet, embedded_tokenizer)
+    assert "warning: the loss has stayed" not in capsys.readouterr().out

@@ -1,0 +1,83 @@
+"""The watchdog on synthetic logged records: stuck at ln 2 (three causes), NaN rewards."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tuneforge.engine.watchdog import Watchdog
+
+LN2 = math.log(2.0)
+
+
+def records(
+    losses: list[float], *, grad: float = 0.5, margin: float = 0.01, every: int = 5
+) -> list[dict[str, Any]]:
+    """Training records logged every ``every`` steps."""
+    return [
+        {
+            "step": every * (i + 1),
+            "loss": loss,
+            "lr": 5e-7,
+            "grad_norm": grad,
+            "rewards/margins": margin,
+            "rewards/chosen": 0.0,
+        }
+        for i, loss in enumerate(losses)
+    ]
+
+
+def watch(rows: list[dict[str, Any]], **kw: Any) -> list[str]:
+    messages: list[str] = []
+    dog = Watchdog(messages.append, stuck_loss=LN2, **kw)
+    for row in rows:
+        dog.observe(row)
+    return messages
+
+
+def test_low_learning_rate() -> None:
+    messages = watch(records([LN2, LN2 - 4e-4, LN2 + 9e-4, LN2 - 1e-4, LN2]), patience_steps=20)
+    assert len(messages) == 1  # once, at step 20
+    assert "0.6931" in messages[0] and "first 20 steps" in messages[0]
+    assert "learning rate (lr 5e-07) is probably too low" in messages[0]
+
+
+def test_identical_pairs() -> None:
+    messages = watch(records([LN2] * 4, margin=0.0, grad=3e-9), patience_steps=20)
+    assert len(messages) == 1 and "identical" in messages[0]
+
+
+def test_nothing_trainable() -> None:
+    messages = watch(records([LN2] * 4, grad=0.0, margin=0.0), patience_steps=20)
+    assert len(messages) == 1 and "nothing is trainable" in messages[0]
+
+
+def test_a_moving_loss_is_quiet() -> None:
+    assert watch(records([LN2, LN2 - 0.002, LN2 - 0.01, 0.6, 0.5]), patience_steps=20) == []
+    # Back in the band later does not count: the loss left it once.
+    assert watch(records([LN2, 0.60, LN2, LN2, LN2]), patience_steps=20) == []
+
+
+def test_short_run_resumed_run_and_other_methods_are_quiet() -> None:
+    assert watch(records([LN2, LN2]), patience_steps=20) == []  # the run ended first
+    resumed = records([LN2] * 8)[4:]  # first record at step 25
+    assert watch(resumed, patience_steps=20) == []
+    messages: list[str] = []
+    dog = Watchdog(messages.append, stuck_loss=None, patience_steps=5)
+    for row in records([LN2] * 3):
+        dog.observe(row)
+    assert messages == []
+
+
+def test_eval_records_are_ignored() -> None:
+    rows = [{"step": 5, "eval_loss": LN2, "eval_rewards/margins": math.nan}]
+    assert watch(rows, patience_steps=5) == []
+
+
+def test_nan_rewards_warn_once() -> None:
+    rows = records([0.5, 0.4, 0.3])
+    rows[1]["rewards/chosen"] = math.nan
+    rows[2]["rewards/chosen"] = "nan"  # as the metrics file writes it
+    messages = watch(rows, patience_steps=5)
+    assert len(messages) == 1
+    assert "rewards/chosen became NaN at step 10" in messages[0]
