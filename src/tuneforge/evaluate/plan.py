@@ -7,7 +7,8 @@
 - similarity (chrF): free-text answers (SFT that is neither of the above, and pairs).
 
 ``eval.tasks`` restricts the list. The generation budget comes from the task: the longest label
-or reference answer plus a margin, capped by ``eval.max_new_tokens``.
+or reference answer plus a margin (more when a length check needs room to fail), capped by
+``eval.max_new_tokens``.
 """
 
 from __future__ import annotations
@@ -85,6 +86,21 @@ def plan_tasks(
     return plan
 
 
+def check_budget(checks: list[CheckRule]) -> int:
+    """New tokens a length check needs to be able to fail: room for one word or character more.
+
+    English runs at about 1.3 tokens per word and 4 characters per token; twice the words and
+    half the characters leave headroom for any tokenizer.
+    """
+    need = 0
+    for rule in checks:
+        if rule.max_words is not None:
+            need = max(need, 2 * rule.max_words + 2)
+        if rule.max_chars is not None:
+            need = max(need, rule.max_chars // 2 + 2)
+    return need
+
+
 def generation_budget(
     plan: TaskPlan,
     references: list[str],
@@ -95,6 +111,7 @@ def generation_budget(
 
     Labels get 8 tokens of room (enough to see a chatty answer is not a label); free text and
     JSON get a quarter more than the longest reference, so a slightly longer answer is not cut.
+    Length checks raise the budget so that an answer can exceed them (`check_budget`).
     """
     if tokenizer is None:
         return cap
@@ -103,4 +120,4 @@ def generation_budget(
         return cap
     longest = max(len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts)
     margin = 8 if plan.labels is not None else max(8, longest // 4)
-    return max(1, min(cap, longest + margin))
+    return max(1, min(cap, max(longest + margin, check_budget(plan.checks))))

@@ -55,3 +55,12 @@ def test_generation_budget_comes_from_the_task(
     long_rows = [{"prompt": "m", "completion": "word " * 400 + str(i)} for i in range(3)]
     capped = _plan(_cfg(tmp_path, long_rows, max_new_tokens=64), embedded_tokenizer)
     assert capped.max_new_tokens == 64
+
+
+def test_length_checks_get_room_to_fail(
+    tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase
+) -> None:
+    rows = [{"prompt": f"m{i}", "completion": f"short answer {i}"} for i in range(4)]
+    checks = [{"name": "concise", "max_words": 40}]
+    plan = _plan(_cfg(tmp_path, rows, checks=checks), embedded_tokenizer)
+    assert plan.max_new_tokens == 82  # 2 tokens per allowed word, plus one word's worth
