@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tuneforge-installed
 
-.PHONY: install quickstart test test-fast lint format check-examples clean
+.PHONY: install quickstart test test-examples test-fast lint format check-examples clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -19,10 +19,13 @@ quickstart: $(STAMP)
 	$(VENV)/bin/tuneforge quickstart
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not example"
+
+test-examples: $(STAMP)
+	$(PY) -m pytest -q -m example
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow and not example"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench examples

@@ -30,6 +30,9 @@ from tuneforge.methods.dpo import DPOMethod
 from tuneforge.models import load_model, load_tokenizer
 from tuneforge.train import train
 
+# Minutes each on a 2-core CPU: run by `make test-examples`, not by `make test`.
+pytestmark = pytest.mark.example
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "brand-voice"
 
 
