@@ -6,8 +6,12 @@ likes, then, as its very last stdout line, one JSON object (`emit_json`). The pa
 the children with `run_child`, which echoes their output with a prefix, reads the peak RSS
 of that child from the kernel (``wait4``) and parses the last line.
 
-Also here: a step clock that measures tokens/s the same way on both sides (`StepClock`),
-the fp32 matmul peak that MFU is reported against (`matmul_peak_flops`), and a plain table.
+Also here: the settings every benchmark shares (`BenchSettings`), running both sides round
+after round (`run_sides`, `prepare_and_run`) and a step clock that measures tokens/s the same
+way on both sides (`StepClock`). The command line is in ``_cli.py``; the children's training
+code (tuneforge's and TRL's side) is in ``_training.py``, which imports the heavy libraries;
+combining rounds, MFU's matmul peak, the headline JSON numbers and the text table are in
+``_report.py``.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,61 @@ QUIET_ENV = {
     "WANDB_DISABLED": "true",
 }
 
+#: Steps before this one are warm-up and never timed (every benchmark, both sides).
+FIRST_TIMED_STEP = 3
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What both sides of every benchmark must agree on; passed to the children as JSON.
+
+    Each benchmark subclasses it (its own defaults, its own extra fields); a child rebuilds
+    its script's class from the JSON, so every field must be a plain JSON value.
+    """
+
+    data: str
+    steps: int  # the last timed step; N + 1 steps are run
+    batch_size: int = 4
+    max_length: int = 1024
+    lr: float = 5e-5
+    seed: int = 42
+    precision: str = "fp32"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    max_grad_norm: float = 1.0
+    threads: int = 2
+
+    @property
+    def total_steps(self) -> int:
+        """Steps actually run: the timed ones plus one untimed step at the end (which
+        absorbs end-of-run work such as tuneforge's final checkpoint)."""
+        return self.steps + 1
+
+
+@dataclass(frozen=True)
+class PreferenceSettings(BenchSettings):
+    """`BenchSettings` plus what the preference benchmarks (DPO, ORPO, KTO) add: β and
+    where the reference log-probs come from (``--ref``)."""
+
+    ref: str = "default"
+    beta: float = 0.1
+
+    def precompute(self, side: str) -> bool:
+        """Whether ``side`` precomputes the reference log-probs under ``--ref``.
+
+        ``default`` is each product's own default: tuneforge precomputes, TRL does not.
+        """
+        if self.ref == "default":
+            return side == "ours"
+        return self.ref == "precompute"
+
+
+def read_jsonl(path: Path) -> list[Any]:
+    """Every line of a JSONL file the parent wrote for the children, parsed."""
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
 
 # ------------------------------------------------------------------------------------------
 # The child side of the protocol
@@ -57,6 +116,33 @@ def emit_json(payload: dict[str, Any]) -> None:
     """Print ``payload`` as one JSON line and flush: call it last (the parent reads it)."""
     sys.stdout.flush()
     print(json.dumps(payload, separators=(",", ":")), flush=True)
+
+
+def finish_child(
+    side: str,
+    result: dict[str, Any],
+    *,
+    losses_shown: int = 3,
+    digits: int = 4,
+    show_window: bool = True,
+) -> None:
+    """Add the child's peak RSS to ``result``, print a one-line summary, then emit it.
+
+    The summary format differs a little between benchmarks (losses shown, their digits,
+    whether the timed window is named); the arguments keep each script's output unchanged.
+    """
+    result["peak_rss_mib"] = round(peak_rss_mib(), 1)
+    window = ""
+    if show_window:
+        first, last = result["timed_steps"]
+        window = f" over steps {first}..{last}"
+    losses = [round(v, digits) for v in result["losses"][:losses_shown]]
+    print(
+        f"{side}: {result['tokens_per_s']:.1f} tokens/s{window}, losses {losses}, "
+        f"peak RSS {result['peak_rss_mib']:.0f} MiB",
+        flush=True,
+    )
+    emit_json(result)
 
 
 def last_json_line(text: str) -> dict[str, Any]:
@@ -138,24 +224,6 @@ class StepClock:
             "step_seconds": {str(k): round(per_step[k], 5) for k in range(first_timed, last + 1)},
             "step_tokens": {str(k): self.tokens[k] for k in range(first_timed, last + 1)},
         }
-
-
-def best_of_rounds(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Throughput of one side over several runs of the same steps, robust to a busy machine.
-
-    Each timed step's duration is its fastest over the runs (other processes only ever slow
-    a step down; the steps see the same batches in every run), and tokens/s is the timed
-    tokens over the sum of those minima. With one run this is the plain tokens/s.
-    Takes `StepClock.summary` dicts; returns ``tokens``, ``seconds``, ``tokens_per_s``.
-    """
-    steps = summaries[0]["step_seconds"].keys()
-    seconds = sum(min(s["step_seconds"][k] for s in summaries) for k in steps)
-    tokens = sum(summaries[0]["step_tokens"][k] for k in steps)
-    return {
-        "tokens": tokens,
-        "seconds": seconds,
-        "tokens_per_s": tokens / seconds if seconds > 0 else 0.0,
-    }
 
 
 # ------------------------------------------------------------------------------------------
@@ -244,75 +312,52 @@ def python_argv(script: Path | str, *args: str) -> list[str]:
     return [sys.executable, str(script), *args]
 
 
-# ------------------------------------------------------------------------------------------
-# Peak FLOP/s and reporting
-# ------------------------------------------------------------------------------------------
+def run_sides(
+    script: Path | str,
+    settings: BenchSettings,
+    workdir: Path,
+    *,
+    rounds: int = 1,
+    timeout_s: float | None = None,
+) -> dict[str, list[ChildResult]]:
+    """Run tuneforge's side and TRL's side of ``script`` ``rounds`` times each.
 
-
-def matmul_peak_flops(
-    *, threads: int = 2, size: int = 2048, seconds: float = 2.0, dtype: str = "float32"
-) -> float:
-    """Measured dense matmul throughput (FLOP/s) of ``size``² matrices on ``threads`` threads.
-
-    One warm-up product, then as many as fit in ``seconds``; 2·size³ FLOPs each. The thread
-    count of this process is restored afterwards.
+    The order alternates every round (ours first in even rounds) so that neither side always
+    runs on a machine warmed or loaded by the other. Each child gets its own run folder
+    ``workdir/<side>-<round>`` through ``--tag``.
     """
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        kind = getattr(torch, dtype)
-        a = torch.randn(size, size).to(kind)
-        b = torch.randn(size, size).to(kind)
-        out = torch.empty(size, size, dtype=kind)
-        torch.matmul(a, b, out=out)
-        count = 0
-        start = time.perf_counter()
-        while True:
-            torch.matmul(a, b, out=out)
-            count += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds:
-                break
-        return 2.0 * size**3 * count / elapsed
-    finally:
-        torch.set_num_threads(previous)
+    runs: dict[str, list[ChildResult]] = {"ours": [], "trl": []}
+    for round_index in range(rounds):
+        order = ("ours", "trl") if round_index % 2 == 0 else ("trl", "ours")
+        for side in order:
+            argv = python_argv(
+                script,
+                *("--side", side, "--workdir", str(workdir)),
+                *("--tag", f"{side}-{round_index}", "--settings", json.dumps(asdict(settings))),
+            )
+            runs[side].append(run_child(argv, label=side, timeout_s=timeout_s, cwd=REPO_ROOT))
+    return runs
 
 
-def ratio(numerator: float, denominator: float) -> float:
-    """``numerator / denominator`` (NaN when the denominator is 0)."""
-    return numerator / denominator if denominator else float("nan")
+def prepare_and_run(
+    script: Path | str,
+    settings: BenchSettings,
+    prepare: Callable[[Any, Path], dict[str, Any]],
+    announce: Callable[[Any, dict[str, Any]], str],
+    *,
+    rounds: int = 1,
+    timeout_s: float | None = None,
+) -> tuple[dict[str, Any], dict[str, list[ChildResult]]]:
+    """Write both sides' inputs into a temporary folder, say what will run, run both sides.
 
-
-def format_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A plain left/right-aligned text table (numbers right-aligned)."""
-    body = [[_cell(value) for value in row] for row in rows]
-    widths = [max(len(str(h)), *(len(r[i]) for r in body)) for i, h in enumerate(header)]
-    numeric = [all(_is_number(r[i]) for r in body) for i in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if num else c.ljust(w)
-            for c, w, num in zip(cells, widths, numeric, strict=True)
-        ).rstrip()
-
-    out = [line([str(h) for h in header]), line(["-" * w for w in widths])]
-    out.extend(line(r) for r in body)
-    return "\n".join(out)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        if value != value:  # NaN
-            return "nan"
-        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
-    return str(value)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text.replace(",", ""))
-    except ValueError:
-        return False
-    return True
+    ``prepare(settings, workdir)`` writes the inputs and returns counts for
+    ``announce(settings, prepared)``, whose line is printed before the children start. The
+    folder (the children's run folders too) is removed afterwards; returns what ``prepare``
+    returned and `run_sides`'s results.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"{Path(script).stem}-") as tmp:
+        workdir = Path(tmp)
+        prepared = prepare(settings, workdir)
+        print(announce(settings, prepared), flush=True)
+        runs = run_sides(script, settings, workdir, rounds=rounds, timeout_s=timeout_s)
+    return prepared, runs

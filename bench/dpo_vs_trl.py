@@ -34,63 +34,29 @@ Targets: DPO speedup >= 1.5 and memory_ratio <= 0.8; ORPO speedup >= 1.3.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
 import os
 import sys
-import tempfile
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
-    REPO_ROOT,
-    StepClock,
-    emit_json,
-    format_table,
-    peak_rss_mib,
-    python_argv,
-    ratio,
-    run_child,
-    set_threads,
-)
+import _cli as cli  # noqa: E402
+import _common as common  # noqa: E402
+import _training as training  # noqa: E402
+from _report import format_table, preference_json  # noqa: E402
 
-DEFAULT_DATA = REPO_ROOT / "examples" / "brand-voice" / "train.jsonl"
-FIRST_TIMED_STEP = 3
+DEFAULT_DATA = common.REPO_ROOT / "examples" / "brand-voice" / "train.jsonl"
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(common.PreferenceSettings):
     """Everything both sides must agree on; passed to the children as JSON."""
 
-    method: str
-    data: str
-    steps: int  # the last timed step; N + 1 steps are run
-    ref: str = "default"
-    trl_data: str = "chat"
-    batch_size: int = 4
-    max_length: int = 1024
-    lr: float = 5e-5
-    beta: float = 0.1
-    seed: int = 42
-    precision: str = "fp32"
-    lora_r: int = 16
-    lora_alpha: int = 32
-    threads: int = 2
-
-    @property
-    def total_steps(self) -> int:
-        return self.steps + 1
-
-    def precompute(self, side: str) -> bool:
-        """Whether ``side`` precomputes the reference log-probs (DPO only)."""
-        if self.ref == "default":
-            return side == "ours"
-        return self.ref == "precompute"
+    method: str = "dpo"  # or "orpo"
+    trl_data: str = "chat"  # DPO only: "ids" gives TRL tuneforge's token ids
 
 
 # ------------------------------------------------------------------------------------------
@@ -101,47 +67,35 @@ class Settings:
 def prepare_data(settings: Settings, workdir: Path) -> dict[str, Any]:
     """``ours.jsonl`` (the pairs used), ``trl.jsonl`` (them in tuneforge's batch order) and
     ``ids.jsonl`` (tuneforge's ids in that order)."""
-    from tuneforge.data.load import load_examples
-    from tuneforge.data.tokenize import TokenizeSettings, tokenize_example
-    from tuneforge.engine.batches import epoch_batches
-    from tuneforge.models import load_tokenizer
-
-    tokenizer = load_tokenizer("embedded")
-    lines = Path(settings.data).read_text(encoding="utf-8").splitlines()
-    examples = load_examples(settings.data, settings.method)
-    needed = settings.total_steps * settings.batch_size
-    if needed > len(examples):
-        raise SystemExit(f"--steps {settings.steps} needs {needed} pairs; the data has fewer")
-    tok_settings = TokenizeSettings(max_length=settings.max_length)
-    chosen = [
-        (lines[e.origin.line - 1], e, tokenize_example(e, tokenizer, tok_settings))
-        for e in examples[:needed]
-    ]
-    (workdir / "ours.jsonl").write_text("".join(line + "\n" for line, _, _ in chosen))
-    order = [
-        i
-        for b in epoch_batches(needed, settings.batch_size, seed=settings.seed, epoch=0)
-        for i in b
-    ]
-    with (
-        open(workdir / "trl.jsonl", "w", encoding="utf-8") as trl_file,
-        open(workdir / "ids.jsonl", "w", encoding="utf-8") as ids_file,
-    ):
-        for index in order:
-            _, example, item = chosen[index]
-            ids = {
+    ordered = training.ordered_examples(settings, settings.method, workdir, noun="pairs")
+    records = (
+        (
+            {
                 "prompt_ids": item.prompt_ids,
                 "chosen_ids": item.chosen_ids,
                 "rejected_ids": item.rejected_ids,
-            }
-            ids_file.write(json.dumps(ids) + "\n")
-            row = {
+            },
+            {
                 "prompt": [{"role": "user", "content": example.prompt}],
                 "chosen": [{"role": "assistant", "content": example.chosen}],
                 "rejected": [{"role": "assistant", "content": example.rejected}],
-            }
-            trl_file.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return {"pairs": needed}
+            },
+        )
+        for example, item in ordered
+    )
+    training.write_trl_inputs(workdir, records)
+    return {"pairs": len(ordered)}
+
+
+def announcement(settings: Settings, prepared: dict[str, Any]) -> str:
+    """What is about to run: pairs, steps, precision, where each reference comes from."""
+    return (
+        f"{settings.method}: {prepared['pairs']} brand-voice pairs, {settings.total_steps} "
+        f"steps each, timed {common.FIRST_TIMED_STEP}..{settings.steps}; {settings.precision}; "
+        f"reference: ours {'precomputed' if settings.precompute('ours') else 'on the fly'}, "
+        f"TRL {'precomputed' if settings.precompute('trl') else 'on the fly'}"
+        + ("" if settings.method == "dpo" else " (ORPO: none)")
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -149,71 +103,31 @@ def prepare_data(settings: Settings, workdir: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------
 
 
-def run_ours(settings: Settings, workdir: Path) -> dict[str, Any]:
+def run_ours(settings: Settings, workdir: Path, run_dir: Path) -> dict[str, Any]:
     """tuneforge's side: ``tuneforge.train.train`` with the bench settings."""
-    started = time.perf_counter()
-    threads = set_threads(settings.threads)
-    import tuneforge.train as train_module
-    from tuneforge.config import parse_config
-    from tuneforge.models import load_model
-
+    start = training.begin_side(settings)
     section: dict[str, Any] = {"beta": settings.beta}
     if settings.method == "dpo":
         section["precompute_ref"] = settings.precompute("ours")
     else:
         section["nll_on_prompt"] = True  # as TRL computes the NLL
-    cfg = parse_config(
-        {
-            "method": settings.method,
-            "model": "embedded",
-            "output": str(workdir / "ours-run"),
-            "data": {
-                "train": str(workdir / "ours.jsonl"),
-                "eval_split": 0,
-                "max_length": settings.max_length,
-            },
-            "lora": {"r": settings.lora_r, "alpha": settings.lora_alpha, "dropout": 0.0},
-            settings.method: section,
-            "train": {
-                "lr": settings.lr,
-                "max_steps": settings.total_steps,
-                "batch_size": settings.batch_size,
-                "scheduler": "linear",
-                "warmup_ratio": 0.0,
-                "max_grad_norm": 1.0,
-                "precision": settings.precision,
-                "seed": settings.seed,
-                "logging_steps": 1,
-                "save_total_limit": 1,
-            },
-        }
+    cfg = training.tuneforge_config(
+        settings,
+        method=settings.method,
+        run_dir=run_dir,
+        train_file=workdir / "ours.jsonl",
+        section=section,
     )
-    timing = {"ref_s": 0.0}
-    original = train_module.build_reference
-
-    def timed_reference(*args: Any, **kwargs: Any) -> Any:
-        begun = time.perf_counter()
-        result = original(*args, **kwargs)
-        timing["ref_s"] = round(time.perf_counter() - begun, 2)
-        return result
-
-    train_module.build_reference = timed_reference  # type: ignore[assignment]
-    model = load_model("embedded")
-    clock = StepClock()
-    with contextlib.redirect_stdout(sys.stderr):  # progress lines are still written
-        outcome = train_module.train(
-            cfg, model=model, on_step=lambda step, window: clock.tick(step, window.tokens)
-        )
-    manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
-    return {
-        "side": "ours",
-        "losses": outcome.result.losses,
-        "reference": manifest["reference"],
-        "ref_s": timing["ref_s"],
-        "threads": threads,
-        "wall_s": round(time.perf_counter() - started, 1),
-        **clock.summary(FIRST_TIMED_STEP, settings.steps),
-    }
+    timing = training.time_reference_pass()
+    run = training.train_tuneforge(cfg)
+    manifest = json.loads((run.outcome.run_dir / "manifest.json").read_text())
+    return training.ours_result(
+        run,
+        start,
+        settings,
+        reference=manifest["reference"],
+        ref_s=timing["ref_s"],
+    )
 
 
 def _trl_trainer_class(settings: Settings, ids: list[dict[str, Any]], state: dict[str, Any]) -> Any:
@@ -260,110 +174,51 @@ def _trl_trainer_class(settings: Settings, ids: list[dict[str, Any]], state: dic
     return Bench
 
 
-def run_trl(settings: Settings, workdir: Path) -> dict[str, Any]:
+def run_trl(settings: Settings, workdir: Path, run_dir: Path) -> dict[str, Any]:
     """TRL's side, the model given as the cached embedded folder."""
-    started = time.perf_counter()
-    threads = set_threads(settings.threads)
-    from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoTokenizer, TrainerCallback
-
-    from tuneforge.embedded import ensure_embedded
-
-    folder = str(ensure_embedded())
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    rows = [json.loads(line) for line in (workdir / "trl.jsonl").read_text().splitlines()]
-    ids = [json.loads(line) for line in (workdir / "ids.jsonl").read_text().splitlines()]
+    start = training.begin_side(settings)
+    rows = common.read_jsonl(workdir / "trl.jsonl")
+    ids = common.read_jsonl(workdir / "ids.jsonl")
     if settings.method == "orpo":  # tokenize_row looks the ids up by row number
         rows = [{"prompt": "p", "chosen": "c", "rejected": "r", "row": n} for n in range(len(ids))]
-    clock = StepClock()
+    clock = common.StepClock()
     state: dict[str, Any] = {"tokens": 0, "losses": []}
-
-    class Clock(TrainerCallback):
-        def on_step_end(self, args: Any, trainer_state: Any, control: Any, **kw: Any) -> None:
-            clock.tick(trainer_state.global_step, state["tokens"])
-            state["tokens"] = 0
-
-    common = dict(
-        output_dir=str(workdir / "trl-run"),
-        max_steps=settings.total_steps,
-        per_device_train_batch_size=settings.batch_size,
-        learning_rate=settings.lr,
-        lr_scheduler_type="linear",
-        warmup_steps=0,
-        weight_decay=0.0,
-        max_grad_norm=1.0,
-        seed=settings.seed,
-        bf16=settings.precision == "bf16",
-        use_cpu=True,
-        gradient_checkpointing=False,
-        model_init_kwargs={"dtype": "float32"},
-        max_length=settings.max_length,
-        beta=settings.beta,
-        train_sampling_strategy="sequential",
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-    )
     if settings.method == "dpo":
         from trl import DPOConfig
 
-        args = DPOConfig(**common, precompute_ref_log_probs=settings.precompute("trl"))
+        args = training.trl_args(
+            DPOConfig,
+            settings,
+            run_dir,
+            beta=settings.beta,
+            precompute_ref_log_probs=settings.precompute("trl"),
+        )
     else:
         from trl.experimental.orpo import ORPOConfig
 
-        common["model_init_kwargs"] = {"dtype": "float32", "device_map": None}
-        args = ORPOConfig(**common)
-    peft_config = LoraConfig(
-        r=settings.lora_r,
-        lora_alpha=settings.lora_alpha,
-        lora_dropout=0.0,
-        target_modules="all-linear",
-        task_type="CAUSAL_LM",
-    )
-    init_started = time.perf_counter()
-    with contextlib.redirect_stdout(sys.stderr):
-        trainer = _trl_trainer_class(settings, ids, state)(
-            model=folder,
-            args=args,
-            train_dataset=Dataset.from_list(rows),
-            processing_class=tokenizer,
-            peft_config=peft_config,
-            callbacks=[Clock()],
+        init_kwargs = {"dtype": "float32", "device_map": None}
+        args = training.trl_args(
+            ORPOConfig, settings, run_dir, beta=settings.beta, model_init_kwargs=init_kwargs
         )
-    init_s = time.perf_counter() - init_started
+    trainer_class = _trl_trainer_class(settings, ids, state)
+    callbacks = [training.clock_callback(clock, state)]
+    trainer, init_s = training.build_trl_trainer(trainer_class, settings, args, rows, callbacks)
     mismatched = []
     if settings.method == "dpo":
         data = trainer.train_dataset
         mismatched = [
             n for n, item in enumerate(ids) if any(list(data[n][k]) != item[k] for k in item)
         ]
-    with contextlib.redirect_stdout(sys.stderr):
-        trainer.train()
-    return {
-        "side": "trl",
-        "losses": state["losses"],
-        "ids_mismatched_rows": mismatched,
-        "init_s": round(init_s, 2),  # includes TRL's reference precompute when on
-        "optimizer": getattr(trainer.args.optim, "value", str(trainer.args.optim)),
-        "threads": threads,
-        "wall_s": round(time.perf_counter() - started, 1),
-        **clock.summary(FIRST_TIMED_STEP, settings.steps),
-    }
-
-
-def child_main(side: str, settings: Settings, workdir: Path) -> None:
-    result = (run_ours if side == "ours" else run_trl)(settings, workdir)
-    result["peak_rss_mib"] = round(peak_rss_mib(), 1)
-    print(
-        f"{side}: {result['tokens_per_s']:.1f} tokens/s over steps {FIRST_TIMED_STEP}.."
-        f"{settings.steps}, losses {[round(v, 5) for v in result['losses'][:3]]}, "
-        f"peak RSS {result['peak_rss_mib']:.0f} MiB",
-        flush=True,
+    training.timed_train(trainer)
+    return training.trl_result(
+        state,
+        clock,
+        start,
+        settings,
+        ids_mismatched_rows=mismatched,
+        init_s=round(init_s, 2),  # includes TRL's reference precompute when on
+        optimizer=training.optimizer_name(trainer),
     )
-    emit_json(result)
 
 
 # ------------------------------------------------------------------------------------------
@@ -372,32 +227,17 @@ def child_main(side: str, settings: Settings, workdir: Path) -> None:
 
 
 def parent_main(settings: Settings, timeout: float) -> None:
+    """Prepare the data, run tuneforge then TRL, print the table and the JSON last line."""
     load_before = os.getloadavg()[0]
-    results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="dpo_vs_trl-") as tmp:
-        workdir = Path(tmp)
-        prepared = prepare_data(settings, workdir)
-        print(
-            f"{settings.method}: {prepared['pairs']} brand-voice pairs, {settings.total_steps} "
-            f"steps each, timed {FIRST_TIMED_STEP}..{settings.steps}; {settings.precision}; "
-            f"reference: ours {'precomputed' if settings.precompute('ours') else 'on the fly'}, "
-            f"TRL {'precomputed' if settings.precompute('trl') else 'on the fly'}"
-            + ("" if settings.method == "dpo" else " (ORPO: none)"),
-            flush=True,
-        )
-        for side in ("ours", "trl"):
-            argv = python_argv(
-                __file__,
-                "--side",
-                side,
-                "--workdir",
-                str(workdir),
-                "--settings",
-                json.dumps(asdict(settings)),
-            )
-            child = run_child(argv, label=side, timeout_s=timeout, cwd=REPO_ROOT)
-            results[side] = {**child.payload, "peak_rss_mib": child.max_rss_mib}
-    ours, trl = results["ours"], results["trl"]
+    _, runs = common.prepare_and_run(
+        __file__,
+        settings,
+        prepare_data,
+        announcement,
+        timeout_s=timeout,
+    )
+    # One round: each side's own payload, with the peak RSS the kernel reported for it.
+    ours, trl = ({**r[0].payload, "peak_rss_mib": r[0].max_rss_mib} for r in runs.values())
     rows = [
         [
             name,
@@ -418,56 +258,28 @@ def parent_main(settings: Settings, timeout: float) -> None:
         f"reference pass before step 1: ours {ours['ref_s']} s ({ours['reference']}), "
         f"TRL init {trl['init_s']} s; load average {load_before:.2f} -> {os.getloadavg()[0]:.2f}"
     )
-    emit_json(
-        {
-            "method": settings.method,
-            "speedup": round(ratio(ours["tokens_per_s"], trl["tokens_per_s"]), 4),
-            "memory_ratio": round(ratio(ours["peak_rss_mib"], trl["peak_rss_mib"]), 4),
-            "loss_diff_step1": abs(ours["losses"][0] - trl["losses"][0]),
-            "precision": settings.precision,
-            "ref": settings.ref,
-            "tokens_per_s": {
-                "ours": round(ours["tokens_per_s"], 1),
-                "trl": round(trl["tokens_per_s"], 1),
-            },
-            "peak_rss_mib": {
-                "ours": round(ours["peak_rss_mib"]),
-                "trl": round(trl["peak_rss_mib"]),
-            },
-        }
-    )
+    common.emit_json(preference_json(settings.method, settings.precision, settings.ref, ours, trl))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    """Parse the command line; run as the parent, or as one side's child (``--side``)."""
+    parser = cli.bench_parser(__doc__ or "", steps=10)
     parser.add_argument("--method", choices=["dpo", "orpo"], default="dpo")
-    parser.add_argument("--steps", type=int, default=10, help="last timed step (N); N+1 run")
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--ref", choices=["default", "precompute", "on-the-fly"], default="default")
     parser.add_argument("--trl-data", choices=["chat", "ids"], default="chat")
     parser.add_argument("--lr", type=float, default=None, help="default: 5e-5 dpo, 1e-4 orpo")
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--timeout", type=float, default=3600.0, help="per child, seconds")
-    parser.add_argument("--side", choices=["ours", "trl"], help=argparse.SUPPRESS)
-    parser.add_argument("--workdir", help=argparse.SUPPRESS)
-    parser.add_argument("--settings", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.side:
-        child_main(args.side, Settings(**json.loads(args.settings)), Path(args.workdir))
+    cli.add_data_args(parser, DEFAULT_DATA)
+    cli.add_run_args(parser, timeout=3600.0)
+    args = cli.parse_bench_args(parser)
+    if cli.serve_child(args, Settings, {"ours": run_ours, "trl": run_trl}, digits=5):
         return
-    if args.steps < FIRST_TIMED_STEP:
-        parser.error(f"--steps must be at least {FIRST_TIMED_STEP}")
     lr = args.lr if args.lr is not None else (5e-5 if args.method == "dpo" else 1e-4)
     settings = Settings(
         method=args.method,
-        data=str(Path(args.data).resolve()),
-        steps=args.steps,
+        **cli.shared_settings(args),
         ref=args.ref,
         trl_data=args.trl_data,
         lr=lr,
-        precision=args.precision,
-        threads=args.threads,
     )
     parent_main(settings, args.timeout)
 

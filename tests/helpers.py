@@ -6,8 +6,49 @@ import json
 from pathlib import Path
 from typing import Any
 
+#: The brand-voice preference pairs shipped with the examples (DPO/ORPO tests train on them).
+BRAND_VOICE = Path(__file__).resolve().parents[1] / "examples" / "brand-voice" / "train.jsonl"
+
+#: What DPO logs every step, under TRL's names (tuneforge keeps them for comparability).
+DPO_METRICS = (
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/margins",
+    "rewards/accuracies",
+    "logps/chosen",
+    "logps/rejected",
+)
+#: ORPO logs DPO's reward and log-prob metrics plus its NLL and odds-ratio terms.
+ORPO_METRICS = (*DPO_METRICS, "nll_loss", "log_odds_ratio", "log_odds_chosen")
+
+#: TRL arguments every parity test uses: CPU, fp32, and no reporting or progress bars, so
+#: that TRL runs like tuneforge does in the tests and prints nothing of its own.
+TRL_QUIET_CPU: dict[str, Any] = {
+    "use_cpu": True,
+    "bf16": False,
+    "report_to": "none",
+    "disable_tqdm": True,
+}
+
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     """Write ``rows`` as a JSONL file and return its path."""
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
+
+
+def first_lines(source: Path, count: int, target: Path) -> Path:
+    """Copy the first ``count`` lines of ``source`` to ``target`` and return ``target``."""
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)[:count]
+    target.write_text("".join(lines), encoding="utf-8")
+    return target
+
+
+def brand_voice_pairs(path: Path, count: int) -> Path:
+    """Copy the first ``count`` brand-voice pairs to ``path`` (a small, real data set)."""
+    return first_lines(BRAND_VOICE, count, path)
+
+
+def metrics_records(run_dir: Path) -> list[dict[str, Any]]:
+    """Every record a run logged to ``metrics.jsonl`` (training and evaluation lines)."""
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import torch
+from helpers import TRL_QUIET_CPU
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from tuneforge.config import KTOSection
@@ -99,12 +100,9 @@ def theirs(
         output_dir=str(output_dir),
         per_device_train_batch_size=BATCH,
         beta=BETA,
-        use_cpu=True,
-        bf16=False,
         max_length=512,
         precompute_ref_log_probs=False,
-        report_to="none",
-        disable_tqdm=True,
+        **TRL_QUIET_CPU,
     )
     trainer = KTOTrainer(
         model=policy,

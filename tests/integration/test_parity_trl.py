@@ -12,13 +12,13 @@ identically, one micro-batch of 4 pairs per step, and the reference precompute s
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from accelerate import Accelerator
+from helpers import DPO_METRICS, ORPO_METRICS, TRL_QUIET_CPU, brand_voice_pairs, metrics_records
 from transformers import PreTrainedTokenizerBase
 
 from tuneforge.config import DPOSection, TuneforgeConfig, parse_config
@@ -31,23 +31,12 @@ from tuneforge.train import load_train_eval, tokenize_split, train
 
 trl = pytest.importorskip("trl")
 
-BRAND_VOICE = Path(__file__).resolve().parents[2] / "examples" / "brand-voice" / "train.jsonl"
-DPO_METRICS = (
-    "rewards/chosen",
-    "rewards/rejected",
-    "rewards/margins",
-    "rewards/accuracies",
-    "logps/chosen",
-    "logps/rejected",
-)
-ORPO_METRICS = (*DPO_METRICS, "nll_loss", "log_odds_ratio", "log_odds_chosen")
 STEPS, BATCH, LR, SEED = 3, 4, 2e-3, 42
 
 
 def config(tmp_path: Path, method: str, **section: Any) -> TuneforgeConfig:
     """8 brand-voice pairs, tiny-model friendly settings matched to the TRL side."""
-    data = tmp_path / "pairs.jsonl"
-    data.write_text("".join(BRAND_VOICE.read_text().splitlines(keepends=True)[:8]))
+    data = brand_voice_pairs(tmp_path / "pairs.jsonl", 8)
     return parse_config(
         {
             "method": method,
@@ -84,12 +73,13 @@ def items_in_batch_order(cfg: TuneforgeConfig, tok: PreTrainedTokenizerBase) -> 
 
 
 def ours(cfg: TuneforgeConfig, tok: PreTrainedTokenizerBase) -> list[dict[str, Any]]:
+    """tuneforge's per-step training records (loss and metrics) on the tiny model."""
     outcome = train(cfg, model=build_tiny_model(tok, seed=0), tokenizer=tok)
-    lines = (outcome.run_dir / "metrics.jsonl").read_text().splitlines()
-    return [r for r in map(json.loads, lines) if "loss" in r]
+    return [r for r in metrics_records(outcome.run_dir) if "loss" in r]
 
 
 def trl_args(tmp_path: Path, config_class: Any, **extra: Any) -> Any:
+    """``config_class`` matched to `config`: constant lr, AdamW, data read in order."""
     return config_class(
         output_dir=str(tmp_path / "trl"),
         per_device_train_batch_size=BATCH,
@@ -101,16 +91,13 @@ def trl_args(tmp_path: Path, config_class: Any, **extra: Any) -> Any:
         max_grad_norm=1.0,
         optim="adamw_torch",
         seed=SEED,
-        use_cpu=True,
-        bf16=False,
         gradient_checkpointing=False,
         max_length=None,
         train_sampling_strategy="sequential",
         logging_steps=1,
         save_strategy="no",
-        report_to="none",
-        disable_tqdm=True,
         dataloader_num_workers=0,
+        **TRL_QUIET_CPU,
         **extra,
     )
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from accelerate import Accelerator
+from helpers import first_lines
 
 from tuneforge.config import DPOSection, load_config
 from tuneforge.data.load import load_examples
@@ -29,9 +31,6 @@ from tuneforge.engine.reference import compute_reference_values
 from tuneforge.methods.dpo import DPOMethod
 from tuneforge.models import load_model, load_tokenizer
 from tuneforge.train import train
-
-# Minutes each on a 2-core CPU: run by `make test-examples`, not by `make test`.
-pytestmark = pytest.mark.example
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "brand-voice"
 
@@ -85,14 +84,19 @@ def held_out_preferences(final_dir: Path, eval_file: Path, beta: float) -> dict[
     }
 
 
-def run_example(name: str, tmp_path: Path) -> tuple[dict[str, float], dict[str, Any]]:
-    cfg = load_config(EXAMPLES / f"{name}.yaml", [f"output={tmp_path / name}"])
+def run_example(
+    name: str,
+    tmp_path: Path,
+    overrides: Sequence[str] = (),
+    eval_file: Path = EXAMPLES / "eval.jsonl",
+) -> tuple[dict[str, float], dict[str, Any]]:
+    cfg = load_config(EXAMPLES / f"{name}.yaml", [f"output={tmp_path / name}", *overrides])
     started = time.monotonic()
     outcome = train(cfg)
     wall = time.monotonic() - started
     assert outcome.final_dir is not None
     beta = cfg.dpo.beta if cfg.method == "dpo" else cfg.orpo.beta
-    scores = held_out_preferences(outcome.final_dir, EXAMPLES / "eval.jsonl", beta)
+    scores = held_out_preferences(outcome.final_dir, eval_file, beta)
     manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
     print(
         f"{name}: {json.dumps(scores)}; train() wall {wall:.0f} s; steps {manifest['global_step']}"
@@ -100,11 +104,39 @@ def run_example(name: str, tmp_path: Path) -> tuple[dict[str, float], dict[str, 
     return scores, manifest
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["dpo", "orpo"])
-def test_brand_voice_example_improves_held_out_preferences(name: str, tmp_path: Path) -> None:
-    scores, manifest = run_example(name, tmp_path)
+def assert_preferences_learned(
+    scores: dict[str, float], manifest: dict[str, Any], *, margin_gain: float, accuracy_gain: float
+) -> None:
+    """The issue's bar: implicit-reward accuracy high, log-ratio margin clearly wider.
+
+    Summed log-probs favour the shorter reply whatever the voice (rejected replies here are
+    often curt), so the accuracy that must rise is the length-normalised one.
+    """
     assert manifest["status"] == "finished"
     assert scores["tuned_acc_reward"] >= 0.75
-    assert scores["tuned_acc_logp"] >= scores["base_acc_logp"] + 0.1
-    assert scores["tuned_margin_logp"] >= scores["base_margin_logp"] + 5.0
+    assert scores["tuned_acc_logp_mean"] >= scores["base_acc_logp_mean"] + accuracy_gain
+    assert scores["tuned_margin_logp"] >= scores["base_margin_logp"] + margin_gain
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["dpo", "orpo"])
+def test_brand_voice_example_on_a_slice_learns_the_preferences(name: str, tmp_path: Path) -> None:
+    """The shipped config on the first 96 train and 40 held-out pairs, one epoch (make test).
+
+    The slice keeps this test under two minutes on 2 cores, reference pass included; a quarter
+    of the training asks for a smaller gain than the full run (the test below).
+    """
+    train_slice = first_lines(EXAMPLES / "train.jsonl", 96, tmp_path / "train.jsonl")
+    eval_slice = first_lines(EXAMPLES / "eval.jsonl", 40, tmp_path / "eval.jsonl")
+    overrides = [f"data.train={train_slice}", f"data.eval={eval_slice}", "train.max_steps=24"]
+    scores, manifest = run_example(name, tmp_path, overrides, eval_slice)
+    assert_preferences_learned(scores, manifest, margin_gain=2.0, accuracy_gain=0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.example
+@pytest.mark.parametrize("name", ["dpo", "orpo"])
+def test_brand_voice_example_improves_held_out_preferences(name: str, tmp_path: Path) -> None:
+    """The shipped config, whole (minutes each on 2 cores: `make test-examples`)."""
+    scores, manifest = run_example(name, tmp_path)
+    assert_preferences_learned(scores, manifest, margin_gain=5.0, accuracy_gain=0.1)

@@ -9,22 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import DPO_METRICS, ORPO_METRICS, brand_voice_pairs, metrics_records
 from transformers import PreTrainedTokenizerBase
 
 from tuneforge.config import TuneforgeConfig, parse_config
 from tuneforge.models import build_tiny_model
 from tuneforge.train import train
 
-BRAND_VOICE = Path(__file__).resolve().parents[2] / "examples" / "brand-voice" / "train.jsonl"
-DPO_NAMES = {
-    "rewards/chosen",
-    "rewards/rejected",
-    "rewards/margins",
-    "rewards/accuracies",
-    "logps/chosen",
-    "logps/rejected",
-}
-ORPO_NAMES = DPO_NAMES | {"nll_loss", "log_odds_ratio", "log_odds_chosen"}
+DPO_NAMES = set(DPO_METRICS)
+ORPO_NAMES = set(ORPO_METRICS)
 
 
 @pytest.fixture(autouse=True)
@@ -40,8 +33,8 @@ def config(
 ) -> TuneforgeConfig:
     """16 brand-voice pairs (4 held out), LoRA with dropout, fp32, logging every step."""
     data = tmp_path / "pairs.jsonl"
-    if not data.exists():
-        data.write_text("".join(BRAND_VOICE.read_text().splitlines(keepends=True)[:16]))
+    if not data.exists():  # several runs of one test share the data
+        brand_voice_pairs(data, 16)
     settings = {"precision": "fp32", "logging_steps": 1, "batch_size": 2, "lr": 5e-3}
     settings.update({k: v for k, v in train.items() if k not in ("dpo", "orpo")})
     raw: dict[str, Any] = {
@@ -58,22 +51,20 @@ def config(
 
 
 def run(cfg: TuneforgeConfig, tok: PreTrainedTokenizerBase, **kw: Any) -> Any:
+    """Train ``cfg`` on the tiny model (same initial weights every time)."""
     return train(cfg, model=build_tiny_model(tok, seed=0), tokenizer=tok, **kw)
 
 
-def records(run_dir: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-
-
 def losses(run_dir: Path) -> list[float]:
-    return [r["loss"] for r in records(run_dir) if "loss" in r]
+    """The training loss of every logged step."""
+    return [r["loss"] for r in metrics_records(run_dir) if "loss" in r]
 
 
 def test_dpo_run_logs_the_reward_metrics(
     tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase, _own_cache: Path
 ) -> None:
     outcome = run(config(tmp_path, "dpo", max_steps=4), embedded_tokenizer)
-    rows = records(outcome.run_dir)
+    rows = metrics_records(outcome.run_dir)
     train_rows = [r for r in rows if "loss" in r]
     assert [r["step"] for r in train_rows] == [1, 2, 3, 4]
     assert set(train_rows[0]) >= DPO_NAMES | {"loss", "lr", "grad_norm", "tokens_per_s"}
@@ -92,7 +83,7 @@ def test_orpo_run_logs_its_metrics(
     tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase, _own_cache: Path
 ) -> None:
     outcome = run(config(tmp_path, "orpo", max_steps=3), embedded_tokenizer)
-    train_rows = [r for r in records(outcome.run_dir) if "loss" in r]
+    train_rows = [r for r in metrics_records(outcome.run_dir) if "loss" in r]
     assert set(train_rows[0]) >= ORPO_NAMES
     manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
     assert manifest["reference"] == {"mode": "none"}

@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from tuneforge.data import check_rules as rules
 from tuneforge.data.check_report import render_json, render_text
@@ -22,7 +22,7 @@ from tuneforge.data.problems import Problem, sort_problems
 from tuneforge.data.types import METHODS, Example, PairExample, ScoredExample
 from tuneforge.errors import ConfigError, DataError, ModelLoadError
 
-__all__ = ["CheckReport", "Problem", "check_command", "run_check"]
+__all__ = ["CheckOptions", "CheckReport", "Problem", "check_command", "run_check"]
 
 DEFAULT_MODEL = "embedded"
 DEFAULT_MAX_LENGTH = 1024
@@ -69,16 +69,22 @@ class _Settings:
     config_method: str | None = None
 
 
+class CheckOptions(TypedDict, total=False):
+    """Optional keyword arguments shared by ``check_command`` and ``run_check``.
+
+    ``model`` defaults to the embedded model ("none" skips token statistics), ``max_length``
+    to 1024; ``eval_path`` is a held-out file checked for overlap with the training file.
+    """
+
+    model: str | None
+    max_length: int | None
+    eval_path: Path | None
+    kto_threshold: float | None
+    config_path: Path | None
+
+
 def check_command(
-    path: Path,
-    *,
-    method: str,
-    model: str | None = DEFAULT_MODEL,
-    max_length: int | None = DEFAULT_MAX_LENGTH,
-    eval_path: Path | None = None,
-    kto_threshold: float | None = None,
-    config_path: Path | None = None,
-    as_json: bool = False,
+    path: Path, *, method: str, as_json: bool = False, **options: Unpack[CheckOptions]
 ) -> int:
     """Lint ``path`` for ``method``, print the result, and return the exit code (0 or 2).
 
@@ -89,15 +95,7 @@ def check_command(
     """
     name = str(path)
     try:
-        report = run_check(
-            Path(path),
-            method=method,
-            model=model,
-            max_length=max_length,
-            eval_path=eval_path,
-            kto_threshold=kto_threshold,
-            config_path=config_path,
-        )
+        report = run_check(Path(path), method=method, **options)
     except Exception as exc:  # the last line of defence: users get a line, never a traceback
         if os.environ.get(DEBUG_ENV):
             raise

@@ -1,0 +1,170 @@
+"""Reporting helpers for the ``bench/`` benchmarks: rounds, peak FLOP/s, headline numbers, tables.
+
+Pure Python apart from `matmul_peak_flops` (which imports torch when called), so a parent
+process can use all of it without loading the training libraries.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from _common import ChildResult
+
+# ------------------------------------------------------------------------------------------
+# Combining rounds
+# ------------------------------------------------------------------------------------------
+
+
+def best_of_rounds(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Throughput of one side over several runs of the same steps, robust to a busy machine.
+
+    Each timed step's duration is its fastest over the runs (other processes only ever slow
+    a step down; the steps see the same batches in every run), and tokens/s is the timed
+    tokens over the sum of those minima. With one run this is the plain tokens/s.
+    Takes `StepClock.summary` dicts; returns ``tokens``, ``seconds``, ``tokens_per_s``.
+    """
+    steps = summaries[0]["step_seconds"].keys()
+    seconds = sum(min(s["step_seconds"][k] for s in summaries) for k in steps)
+    tokens = sum(summaries[0]["step_tokens"][k] for k in steps)
+    return {
+        "tokens": tokens,
+        "seconds": seconds,
+        "tokens_per_s": tokens / seconds if seconds > 0 else 0.0,
+    }
+
+
+def merge_rounds(results: Sequence[ChildResult]) -> dict[str, Any]:
+    """The first round's payload plus what every aggregation of rounds shares.
+
+    ``tokens_per_s_rounds`` lists each round's throughput; ``peak_rss_mib`` is the largest
+    seen (a round that happened to need less memory says nothing about the requirement).
+    Callers then choose how tokens/s itself is combined (median, best of rounds).
+    """
+    first = dict(results[0].payload)
+    first["tokens_per_s_rounds"] = [round(r.payload["tokens_per_s"], 1) for r in results]
+    first["peak_rss_mib"] = max(r.max_rss_mib for r in results)
+    return first
+
+
+# ------------------------------------------------------------------------------------------
+# Peak FLOP/s and reporting
+# ------------------------------------------------------------------------------------------
+
+
+def matmul_peak_flops(
+    *, threads: int = 2, size: int = 2048, seconds: float = 2.0, dtype: str = "float32"
+) -> float:
+    """Measured dense matmul throughput (FLOP/s) of ``size``² matrices on ``threads`` threads.
+
+    One warm-up product, then as many as fit in ``seconds``; 2·size³ FLOPs each. The thread
+    count of this process is restored afterwards.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        kind = getattr(torch, dtype)
+        a = torch.randn(size, size).to(kind)
+        b = torch.randn(size, size).to(kind)
+        out = torch.empty(size, size, dtype=kind)
+        torch.matmul(a, b, out=out)
+        count = 0
+        start = time.perf_counter()
+        while True:
+            torch.matmul(a, b, out=out)
+            count += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds:
+                break
+        return 2.0 * size**3 * count / elapsed
+    finally:
+        torch.set_num_threads(previous)
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator`` (NaN when the denominator is 0)."""
+    return numerator / denominator if denominator else float("nan")
+
+
+def headline(method: str, ours: dict[str, Any], trl: dict[str, Any]) -> dict[str, Any]:
+    """The first keys of every benchmark's JSON last line: ours relative to TRL."""
+    return {
+        "method": method,
+        "speedup": round(ratio(ours["tokens_per_s"], trl["tokens_per_s"]), 4),
+        "memory_ratio": round(ratio(ours["peak_rss_mib"], trl["peak_rss_mib"]), 4),
+        "loss_diff_step1": abs(ours["losses"][0] - trl["losses"][0]),
+    }
+
+
+def per_side(ours: dict[str, Any], trl: dict[str, Any]) -> dict[str, Any]:
+    """Each side's own tokens/s and peak RSS, for a JSON line that shows the raw numbers."""
+    tokens = {"ours": round(ours["tokens_per_s"], 1), "trl": round(trl["tokens_per_s"], 1)}
+    memory = {"ours": round(ours["peak_rss_mib"]), "trl": round(trl["peak_rss_mib"])}
+    return {"tokens_per_s": tokens, "peak_rss_mib": memory}
+
+
+def preference_json(
+    method: str, precision: str, ref: str, ours: dict[str, Any], trl: dict[str, Any]
+) -> dict[str, Any]:
+    """The JSON last line of the preference benchmarks (DPO, ORPO, KTO): the headline, the
+    run's precision and ``--ref`` mode, then each side's raw numbers."""
+    return {
+        **headline(method, ours, trl),
+        "precision": precision,
+        "ref": ref,
+        **per_side(ours, trl),
+    }
+
+
+def format_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A plain left/right-aligned text table (numbers right-aligned)."""
+    body = [[_cell(value) for value in row] for row in rows]
+    widths = [max(len(str(h)), *(len(r[i]) for r in body)) for i, h in enumerate(header)]
+    numeric = [all(_is_number(r[i]) for r in body) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if num else c.ljust(w)
+            for c, w, num in zip(cells, widths, numeric, strict=True)
+        ).rstrip()
+
+    out = [line([str(h) for h in header]), line(["-" * w for w in widths])]
+    out.extend(line(r) for r in body)
+    return "\n".join(out)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "nan"
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return str(value)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", ""))
+    except ValueError:
+        return False
+    return True
+
+
+def median_of_rounds(results: Sequence[ChildResult]) -> dict[str, Any]:
+    """One side over several rounds: median tokens/s, largest peak RSS, first round's rest."""
+    merged = merge_rounds(results)
+    merged["tokens_per_s"] = statistics.median(r.payload["tokens_per_s"] for r in results)
+    return merged
+
+
+def best_of_rounds_side(results: Sequence[ChildResult]) -> dict[str, Any]:
+    """One side over several rounds: best-of-rounds tokens/s (`best_of_rounds`), median
+    tokens per CPU-second, largest peak RSS, mean wall time, the first round's losses."""
+    merged = merge_rounds(results)
+    merged["tokens_per_s"] = best_of_rounds([r.payload for r in results])["tokens_per_s"]
+    merged["tokens_per_cpu_s"] = statistics.median(r.payload["tokens_per_cpu_s"] for r in results)
+    merged["wall_s"] = round(sum(r.wall_s for r in results) / len(results), 1)
+    return merged
