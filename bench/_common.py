@@ -94,6 +94,16 @@ class PreferenceSettings(BenchSettings):
             return side == "ours"
         return self.ref == "precompute"
 
+    def reference_phrase(self, ours_precomputed: str = "precomputed") -> str:
+        """Where each side's reference log-probs come from, for the announcement line."""
+        ours = ours_precomputed if self.precompute("ours") else "on the fly"
+        return f"ours {ours}, TRL {'precomputed' if self.precompute('trl') else 'on the fly'}"
+
+
+def steps_phrase(settings: BenchSettings) -> str:
+    """``"N+1 steps each, timed 3..N"``: the schedule every announcement line states."""
+    return f"{settings.total_steps} steps each, timed {FIRST_TIMED_STEP}..{settings.steps}"
+
 
 def read_jsonl(path: Path) -> list[Any]:
     """Every line of a JSONL file the parent wrote for the children, parsed."""

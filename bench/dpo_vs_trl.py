@@ -90,10 +90,9 @@ def prepare_data(settings: Settings, workdir: Path) -> dict[str, Any]:
 def announcement(settings: Settings, prepared: dict[str, Any]) -> str:
     """What is about to run: pairs, steps, precision, where each reference comes from."""
     return (
-        f"{settings.method}: {prepared['pairs']} brand-voice pairs, {settings.total_steps} "
-        f"steps each, timed {common.FIRST_TIMED_STEP}..{settings.steps}; {settings.precision}; "
-        f"reference: ours {'precomputed' if settings.precompute('ours') else 'on the fly'}, "
-        f"TRL {'precomputed' if settings.precompute('trl') else 'on the fly'}"
+        f"{settings.method}: {prepared['pairs']} brand-voice pairs, "
+        f"{common.steps_phrase(settings)}; {settings.precision}; "
+        f"reference: {settings.reference_phrase()}"
         + ("" if settings.method == "dpo" else " (ORPO: none)")
     )
 

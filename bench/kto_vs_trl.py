@@ -100,10 +100,8 @@ def prepare_data(settings: Settings, workdir: Path) -> dict[str, Any]:
 def announcement(settings: Settings, prepared: dict[str, Any]) -> str:
     """What is about to run: examples, steps, precision, each side's reference."""
     return (
-        f"kto: {prepared['examples']} thumbs examples, {settings.total_steps} steps each, "
-        f"timed {common.FIRST_TIMED_STEP}..{settings.steps}; {settings.precision}; reference: "
-        f"ours {'matched precomputed' if settings.precompute('ours') else 'on the fly'}, "
-        f"TRL {'precomputed' if settings.precompute('trl') else 'on the fly'}"
+        f"kto: {prepared['examples']} thumbs examples, {common.steps_phrase(settings)}; "
+        f"{settings.precision}; reference: {settings.reference_phrase('matched precomputed')}"
     )
 
 

@@ -149,8 +149,7 @@ def announcement(settings: Settings, prepared: dict[str, Any]) -> str:
     return (
         f"data: {prepared['kept']} of {prepared['examples']} examples, "
         f"{prepared['rows_written']} rows in tuneforge's order for TRL "
-        f"({settings.trl_data}); {settings.total_steps} steps each, timed "
-        f"{common.FIRST_TIMED_STEP}..{settings.steps}"
+        f"({settings.trl_data}); {common.steps_phrase(settings)}"
     )
 
 
