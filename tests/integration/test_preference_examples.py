@@ -24,7 +24,7 @@ import torch
 from accelerate import Accelerator
 from helpers import first_lines
 
-from tuneforge.config import DPOSection, load_config
+from tuneforge.config import DPOSection, load_config, parse_config
 from tuneforge.data.load import load_examples
 from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples
 from tuneforge.engine.reference import compute_reference_values
@@ -139,4 +139,24 @@ def test_brand_voice_example_on_a_slice_learns_the_preferences(name: str, tmp_pa
 def test_brand_voice_example_improves_held_out_preferences(name: str, tmp_path: Path) -> None:
     """The shipped config, whole (minutes each on 2 cores: `make test-examples`)."""
     scores, manifest = run_example(name, tmp_path)
+    assert_preferences_learned(scores, manifest, margin_gain=5.0, accuracy_gain=0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.example
+def test_defaults_only_dpo_config_improves(tmp_path: Path) -> None:
+    """``method: dpo`` and ``data.train:`` alone: default lr, β, 3 epochs, 10% held out."""
+    cfg = parse_config(
+        {
+            "method": "dpo",
+            "data": {"train": str(EXAMPLES / "train.jsonl")},
+            "output": str(tmp_path / "run"),
+        }
+    )
+    started = time.monotonic()
+    outcome = train(cfg)
+    assert outcome.final_dir is not None
+    scores = held_out_preferences(outcome.final_dir, EXAMPLES / "eval.jsonl", cfg.dpo.beta)
+    manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
+    print(f"dpo defaults: {json.dumps(scores)}; train() wall {time.monotonic() - started:.0f} s")
     assert_preferences_learned(scores, manifest, margin_gain=5.0, accuracy_gain=0.1)
