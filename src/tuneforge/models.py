@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -122,4 +125,22 @@ def attach_lora(model: PreTrainedModel, lora: LoraConfig) -> PreTrainedModel:
         target_modules=lora.target_modules,
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, peft_config)
+    with _quiet_peft_wrapping():
+        return get_peft_model(model, peft_config)
+
+
+def load_adapter(model: PreTrainedModel, folder: str | Path) -> PreTrainedModel:
+    """``model`` with the trained LoRA adapter saved in ``folder`` (peft), for inference."""
+    from peft import PeftModel
+
+    with _quiet_peft_wrapping():
+        return PeftModel.from_pretrained(model, str(folder))
+
+
+@contextmanager
+def _quiet_peft_wrapping() -> Iterator[None]:
+    # peft 0.21 reads transformers' deprecated `is_gradient_checkpointing` when it wraps a
+    # model; the FutureWarning is the libraries' business and only confuses our users.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+        yield

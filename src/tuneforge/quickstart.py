@@ -86,11 +86,10 @@ def quickstart(
 
     The evaluation (`tuneforge.evaluate`) writes eval.json and report.html into the run.
     """
-    from peft import PeftModel
 
     from tuneforge.evaluate.report import build_report
     from tuneforge.evaluate.runner import EvalModels, evaluate, write_eval
-    from tuneforge.models import load_model, load_tokenizer
+    from tuneforge.models import load_adapter, load_model, load_tokenizer
 
     folder = find_example_dir(data_dir)
     run_dir = fresh_run_dir(output or Path("runs") / "quickstart")
@@ -103,7 +102,7 @@ def quickstart(
     train_seconds = time.monotonic() - started
     assert outcome.final_dir is not None
     tokenizer = load_tokenizer(cfg.model)
-    model = PeftModel.from_pretrained(load_model(cfg.model), outcome.final_dir)
+    model = load_adapter(load_model(cfg.model), outcome.final_dir)
     console = Console(stderr=True)
     doc = evaluate(
         cfg,

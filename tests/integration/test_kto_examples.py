@@ -22,7 +22,7 @@ from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples
 from tuneforge.engine.reference import reference_mode
 from tuneforge.methods.kto_data import collate_scored
 from tuneforge.methods.logps import model_token_logps
-from tuneforge.models import load_model, load_tokenizer
+from tuneforge.models import load_adapter, load_model, load_tokenizer
 from tuneforge.train import train
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "feedback"
@@ -32,12 +32,10 @@ def held_out_rewards(
     final_dir: Path, eval_file: Path, beta: float, threshold: float | None
 ) -> dict[str, float]:
     """Per-class mean implicit reward, and per-token log-prob gaps of the base and tuned model."""
-    from peft import PeftModel
-
     tokenizer = load_tokenizer("embedded")
     examples = load_examples(str(eval_file), "kto", kto_threshold=threshold)
     items = tokenize_examples(examples, tokenizer, TokenizeSettings()).items
-    model = PeftModel.from_pretrained(load_model("embedded"), str(final_dir)).eval()
+    model = load_adapter(load_model("embedded"), final_dir).eval()
     rows: list[tuple[bool, float, float, int]] = []
     with torch.no_grad():
         for start in range(0, len(items), 8):

@@ -29,7 +29,7 @@ from tuneforge.data.load import load_examples
 from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples
 from tuneforge.engine.reference import compute_reference_values
 from tuneforge.methods.dpo import DPOMethod
-from tuneforge.models import load_model, load_tokenizer
+from tuneforge.models import load_adapter, load_model, load_tokenizer
 from tuneforge.train import train
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "brand-voice"
@@ -37,13 +37,11 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "brand-voice"
 
 def held_out_preferences(final_dir: Path, eval_file: Path, beta: float) -> dict[str, float]:
     """Base vs tuned preference accuracy and margins on ``eval_file`` (see the module doc)."""
-    from peft import PeftModel
-
     tokenizer = load_tokenizer("embedded")
     items = tokenize_examples(
         load_examples(str(eval_file), "dpo"), tokenizer, TokenizeSettings()
     ).items
-    model = PeftModel.from_pretrained(load_model("embedded"), str(final_dir))
+    model = load_adapter(load_model("embedded"), final_dir)
     method = DPOMethod(DPOSection(beta=beta))
     accelerator = Accelerator(cpu=True)
     kwargs = {"batch_size": 8, "pad_token_id": tokenizer.pad_token_id, "accelerator": accelerator}

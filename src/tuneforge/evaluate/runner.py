@@ -77,7 +77,7 @@ def load_models(cfg: TuneforgeConfig, run_dir: Path | None) -> EvalModels:
 
     Without ``final/`` only the base model is loaded (a baseline-only evaluation).
     """
-    from tuneforge.models import load_model, load_tokenizer
+    from tuneforge.models import load_adapter, load_model, load_tokenizer
 
     final = run_dir / "final" if run_dir is not None else None
     if final is None or not final.is_dir():
@@ -85,9 +85,7 @@ def load_models(cfg: TuneforgeConfig, run_dir: Path | None) -> EvalModels:
     tokenizer = load_tokenizer(str(final)) if (final / "tokenizer_config.json").is_file() else None
     tokenizer = tokenizer or load_tokenizer(cfg.model)
     if (final / "adapter_config.json").is_file():
-        from peft import PeftModel
-
-        tuned = PeftModel.from_pretrained(load_model(cfg.model), str(final))
+        tuned = load_adapter(load_model(cfg.model), final)
         return EvalModels(tokenizer, tuned=tuned)
     return EvalModels(tokenizer, base=load_model(cfg.model), tuned=load_model(str(final)))
 
