@@ -12,8 +12,20 @@ EXAMPLES = os.path.dirname(HERE)
 
 # Keyboard-neighbour typos people actually make.
 _NEAR = {
-    "a": "s", "s": "a", "e": "r", "r": "e", "i": "o", "o": "i", "n": "m",
-    "m": "n", "t": "r", "u": "y", "y": "u", "d": "s", "l": "k", "c": "v",
+    "a": "s",
+    "s": "a",
+    "e": "r",
+    "r": "e",
+    "i": "o",
+    "o": "i",
+    "n": "m",
+    "m": "n",
+    "t": "r",
+    "u": "y",
+    "y": "u",
+    "d": "s",
+    "l": "k",
+    "c": "v",
 }
 
 
@@ -27,14 +39,14 @@ def typo(rng, text, n=1):
         k = rng.randrange(1, len(w) - 2)
         kind = rng.randrange(4)
         if kind == 0:
-            w = w[:k] + w[k + 1] + w[k] + w[k + 2:]
+            w = w[:k] + w[k + 1] + w[k] + w[k + 2 :]
         elif kind == 1:
-            w = w[:k] + w[k + 1:]
+            w = w[:k] + w[k + 1 :]
         elif kind == 2:
             w = w[:k] + w[k] + w[k:]
         else:
             c = w[k].lower()
-            w = w[:k] + _NEAR.get(c, c) + w[k + 1:]
+            w = w[:k] + _NEAR.get(c, c) + w[k + 1 :]
         words[i] = w
     return " ".join(words)
 

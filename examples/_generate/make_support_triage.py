@@ -23,47 +23,209 @@ LABELS = ["billing", "technical", "account", "shipping", "feature_request", "can
 # Entities
 # --------------------------------------------------------------------------
 E = {
-    "plan": ["Starter", "Team", "Business", "Team annual", "Business annual", "Starter monthly", "Team monthly"],
-    "feature": ["timeline view", "timesheets", "workload view", "Kanban board", "client portal",
-                "recurring tasks", "automations", "reports tab", "docs editor", "calendar view",
-                "time tracker", "task templates", "approvals", "guest access", "forms"],
-    "integration": ["Slack", "Google Calendar", "Outlook", "Jira", "GitHub", "Zapier",
-                    "Microsoft Teams", "Google Drive", "Dropbox", "HubSpot"],
-    "hw": ["Cube", "Brightdesk Cube", "Room Panel", "Cube Dock", "Starter Kit", "two Cubes",
-           "Room Panel wall mount", "Cube 3-pack"],
+    "plan": [
+        "Starter",
+        "Team",
+        "Business",
+        "Team annual",
+        "Business annual",
+        "Starter monthly",
+        "Team monthly",
+    ],
+    "feature": [
+        "timeline view",
+        "timesheets",
+        "workload view",
+        "Kanban board",
+        "client portal",
+        "recurring tasks",
+        "automations",
+        "reports tab",
+        "docs editor",
+        "calendar view",
+        "time tracker",
+        "task templates",
+        "approvals",
+        "guest access",
+        "forms",
+    ],
+    "integration": [
+        "Slack",
+        "Google Calendar",
+        "Outlook",
+        "Jira",
+        "GitHub",
+        "Zapier",
+        "Microsoft Teams",
+        "Google Drive",
+        "Dropbox",
+        "HubSpot",
+    ],
+    "hw": [
+        "Cube",
+        "Brightdesk Cube",
+        "Room Panel",
+        "Cube Dock",
+        "Starter Kit",
+        "two Cubes",
+        "Room Panel wall mount",
+        "Cube 3-pack",
+    ],
     "carrier": ["DHL", "UPS", "FedEx", "DPD", "Royal Mail", "Canada Post", "PostNL", "USPS", "GLS"],
-    "amount": ["$49", "$96", "$180", "$24", "$588", "$1,140", "€72", "€239", "£38", "£456",
-               "$12", "$360", "€1,020", "$72.50", "£19"],
-    "month": ["January", "February", "March", "April", "May", "June", "July", "August",
-              "September", "October", "November", "December", "this month", "last month"],
-    "date": ["the 3rd", "March 14", "the 28th", "June 2", "last Friday", "Monday", "12 Oct",
-             "the 1st", "Sept 19", "yesterday", "the 15th", "Nov 7"],
+    "amount": [
+        "$49",
+        "$96",
+        "$180",
+        "$24",
+        "$588",
+        "$1,140",
+        "€72",
+        "€239",
+        "£38",
+        "£456",
+        "$12",
+        "$360",
+        "€1,020",
+        "$72.50",
+        "£19",
+    ],
+    "month": [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+        "this month",
+        "last month",
+    ],
+    "date": [
+        "the 3rd",
+        "March 14",
+        "the 28th",
+        "June 2",
+        "last Friday",
+        "Monday",
+        "12 Oct",
+        "the 1st",
+        "Sept 19",
+        "yesterday",
+        "the 15th",
+        "Nov 7",
+    ],
     "n": ["3", "4", "5", "6", "8", "10", "12", "15", "20", "25", "40"],
     "view": ["timeline view", "calendar view", "workload view", "Kanban board", "timesheet view"],
     "chat": ["Microsoft Teams", "Discord", "Google Chat", "Mattermost", "WhatsApp"],
     "cal": ["Google Calendar", "Outlook"],
     "phone": ["iPhone 13", "iPhone 15 Pro", "iPad", "iPhone SE", "iPad mini"],
     "laptop": ["MacBook Air", "Windows laptop", "Surface Pro", "MacBook Pro", "Dell XPS"],
-    "code": ["Error 502", "'Unexpected token < in JSON'", "error BD-500", "a 401 on /api/session",
-             "'Request timed out'"],
+    "code": [
+        "Error 502",
+        "'Unexpected token < in JSON'",
+        "error BD-500",
+        "a 401 on /api/session",
+        "'Request timed out'",
+    ],
     "browser": ["Chrome", "Firefox", "Safari", "Edge", "Brave", "Chrome on a Chromebook"],
-    "device": ["iPhone 13", "Pixel 7", "iPad", "Galaxy S22", "iPhone 15 Pro", "a Samsung tablet",
-               "MacBook Air", "Windows laptop", "OnePlus 11"],
-    "country": ["Ireland", "Portugal", "Canada", "Norway", "Australia", "Switzerland", "Poland",
-                "New Zealand", "Mexico", "Singapore"],
+    "device": [
+        "iPhone 13",
+        "Pixel 7",
+        "iPad",
+        "Galaxy S22",
+        "iPhone 15 Pro",
+        "a Samsung tablet",
+        "MacBook Air",
+        "Windows laptop",
+        "OnePlus 11",
+    ],
+    "country": [
+        "Ireland",
+        "Portugal",
+        "Canada",
+        "Norway",
+        "Australia",
+        "Switzerland",
+        "Poland",
+        "New Zealand",
+        "Mexico",
+        "Singapore",
+    ],
     "tool": ["Trello", "Asana", "ClickUp", "Notion", "Monday", "Basecamp", "Linear", "Wrike"],
-    "err": ["Error 502", "'Something went wrong (code 4031)'", "a red 'sync failed' banner",
-            "'Request timed out'", "'Unexpected token < in JSON'", "error BD-500",
-            "'Session expired' over and over", "a grey spinner that never stops"],
-    "name": ["Priya", "Tom", "Lucía", "Marcus", "Aiko", "Declan", "Fatima", "Jonas", "Chloe",
-             "Olu", "Sven", "Maya", "Rafael", "Hannah", "Wei", "Grace", "Mateo", "Ingrid",
-             "Sam", "Nadia", "Kofi", "Elena", "Ben", "Yusuf", "Zoë", "Arjun", "Freya", "Luis"],
-    "company": ["Copperline Studio", "Halden Architects", "Northfold Media", "Pixel & Pine",
-                "Bramble Events", "Orbit Legal", "Sundial Bakery Co", "Tidewater Labs",
-                "Kestrel Consulting", "Little Harbor Design", "Quillstone PR", "Marlow & Finch",
-                "Greyhound Dev", "Amber Fox Agency", "Lumen Dental Group"],
-    "coworker": ["Dave", "our office manager", "Ana", "my cofounder", "Kenji", "our bookkeeper",
-                 "Rita", "one of our contractors", "Joe", "my business partner"],
+    "err": [
+        "Error 502",
+        "'Something went wrong (code 4031)'",
+        "a red 'sync failed' banner",
+        "'Request timed out'",
+        "'Unexpected token < in JSON'",
+        "error BD-500",
+        "'Session expired' over and over",
+        "a grey spinner that never stops",
+    ],
+    "name": [
+        "Priya",
+        "Tom",
+        "Lucía",
+        "Marcus",
+        "Aiko",
+        "Declan",
+        "Fatima",
+        "Jonas",
+        "Chloe",
+        "Olu",
+        "Sven",
+        "Maya",
+        "Rafael",
+        "Hannah",
+        "Wei",
+        "Grace",
+        "Mateo",
+        "Ingrid",
+        "Sam",
+        "Nadia",
+        "Kofi",
+        "Elena",
+        "Ben",
+        "Yusuf",
+        "Zoë",
+        "Arjun",
+        "Freya",
+        "Luis",
+    ],
+    "company": [
+        "Copperline Studio",
+        "Halden Architects",
+        "Northfold Media",
+        "Pixel & Pine",
+        "Bramble Events",
+        "Orbit Legal",
+        "Sundial Bakery Co",
+        "Tidewater Labs",
+        "Kestrel Consulting",
+        "Little Harbor Design",
+        "Quillstone PR",
+        "Marlow & Finch",
+        "Greyhound Dev",
+        "Amber Fox Agency",
+        "Lumen Dental Group",
+    ],
+    "coworker": [
+        "Dave",
+        "our office manager",
+        "Ana",
+        "my cofounder",
+        "Kenji",
+        "our bookkeeper",
+        "Rita",
+        "one of our contractors",
+        "Joe",
+        "my business partner",
+    ],
 }
 
 
@@ -80,10 +242,16 @@ def draw(rng):
     vals["days"] = str(rng.choice([3, 4, 5, 6, 8, 9, 10, 12, 14, 16]))
     vals["ver"] = "%d.%d.%d" % (rng.randrange(3, 6), rng.randrange(0, 20), rng.randrange(0, 9))
     vals["tickets"] = str(rng.randrange(3000, 9999))
-    vals["domain"] = pick(rng, ["copperline.studio", "halden.co", "northfold.media", "orbitlegal.com"])
+    vals["domain"] = pick(
+        rng, ["copperline.studio", "halden.co", "northfold.media", "orbitlegal.com"]
+    )
     first = vals["name"].lower().replace("ë", "e").replace("í", "i")
-    vals["email"] = first + pick(rng, ["", ".m", "_k", "88", ".work"]) + "@" + pick(
-        rng, ["gmail.com", "outlook.com", "copperline.studio", "halden.co", "proton.me"])
+    vals["email"] = (
+        first
+        + pick(rng, ["", ".m", "_k", "88", ".work"])
+        + "@"
+        + pick(rng, ["gmail.com", "outlook.com", "copperline.studio", "halden.co", "proton.me"])
+    )
     return vals
 
 
@@ -360,18 +528,65 @@ DETAILS = {
 }
 
 SUBJECTS = {
-    "billing": ["Billing question", "Question about billing", "Billing", "Payment query", "Our account billing"],
-    "technical": ["Bug", "Something's not working", "Problem", "Issue with Brightdesk", "Help needed", "Bug report"],
-    "account": ["Account access", "Account question", "User management", "Help with my account", "Access issue"],
-    "shipping": ["My hardware order", "Delivery question", "Order query", "Hardware order", "Shipping"],
+    "billing": [
+        "Billing question",
+        "Question about billing",
+        "Billing",
+        "Payment query",
+        "Our account billing",
+    ],
+    "technical": [
+        "Bug",
+        "Something's not working",
+        "Problem",
+        "Issue with Brightdesk",
+        "Help needed",
+        "Bug report",
+    ],
+    "account": [
+        "Account access",
+        "Account question",
+        "User management",
+        "Help with my account",
+        "Access issue",
+    ],
+    "shipping": [
+        "My hardware order",
+        "Delivery question",
+        "Order query",
+        "Hardware order",
+        "Shipping",
+    ],
     "feature_request": ["Suggestion", "Feature request", "Idea", "Product feedback", "Wishlist"],
-    "cancellation": ["Cancellation", "Cancel subscription", "Cancelling", "Ending our plan", "Please cancel"],
+    "cancellation": [
+        "Cancellation",
+        "Cancel subscription",
+        "Cancelling",
+        "Ending our plan",
+        "Please cancel",
+    ],
 }
 OPENERS = [
-    "Hi,", "Hello,", "Hi there,", "Hey,", "Hey team,", "Good morning,", "Hi Brightdesk,",
-    "Hello support,", "Hiya,", "Dear Brightdesk team,", "Hi folks,", "Afternoon,",
-    "Hi, hope you're well.", "Hello, quick one.", "Hi all,", "Hey there,", "Good afternoon,",
-    "To whom it may concern,", "Hi again,", "Morning!",
+    "Hi,",
+    "Hello,",
+    "Hi there,",
+    "Hey,",
+    "Hey team,",
+    "Good morning,",
+    "Hi Brightdesk,",
+    "Hello support,",
+    "Hiya,",
+    "Dear Brightdesk team,",
+    "Hi folks,",
+    "Afternoon,",
+    "Hi, hope you're well.",
+    "Hello, quick one.",
+    "Hi all,",
+    "Hey there,",
+    "Good afternoon,",
+    "To whom it may concern,",
+    "Hi again,",
+    "Morning!",
 ]
 CONTEXT = [
     "We're a team of {n} using Brightdesk for client projects.",
@@ -391,10 +606,22 @@ CONTEXT = [
     "Apologies for the long email.",
 ]
 CLOSERS = [
-    "Thanks!", "Thanks in advance.", "Cheers.", "Appreciate the help.", "Thank you.",
-    "Let me know.", "Thanks a lot.", "Many thanks,", "Any help appreciated.",
-    "Looking forward to hearing from you.", "Thx", "ty", "Best,", "Kind regards,",
-    "Speak soon.", "Thanks so much!",
+    "Thanks!",
+    "Thanks in advance.",
+    "Cheers.",
+    "Appreciate the help.",
+    "Thank you.",
+    "Let me know.",
+    "Thanks a lot.",
+    "Many thanks,",
+    "Any help appreciated.",
+    "Looking forward to hearing from you.",
+    "Thx",
+    "ty",
+    "Best,",
+    "Kind regards,",
+    "Speak soon.",
+    "Thanks so much!",
 ]
 
 
@@ -480,61 +707,226 @@ HANDWRITTEN = {
 
 # Harder cases: two topics are mentioned but the main request is still clear.
 HARD = [
-    ("billing", "The Slack integration was down most of last week which was annoying, but my actual question is about the charge: why were we billed {amount} when our plan is $49 a month?"),
-    ("billing", "I'm thinking about whether we even keep Brightdesk next year, but for now I just need last month's invoice reissued with our VAT number on it."),
-    ("billing", "Love the new timeline view! Unrelated - we got charged for the Cube subscription add-on that we never signed up for. Please refund it."),
-    ("billing", "Our Cubes arrived fine, thanks. But the hardware invoice and the software invoice were both charged to my personal card. Can you move the software billing to the company card going forward?"),
-    ("billing", "I was locked out for a day (sorted now) and during that time my card was charged twice. Can you refund the duplicate?"),
-    ("billing", "We're not cancelling, we just want to switch from monthly to annual billing. How does the credit for this month work?"),
-    ("billing", "Not a bug report, I know the app is fine - it's the billing page. It says we owe {amount} but we paid on {date}. Can you check the payment on your end?"),
-    ("billing", "Removed two users yesterday (done that part myself, no help needed). What I need is the seat change reflected on the upcoming invoice."),
-    ("billing", "Before I recommend Brightdesk to our other office I need to understand pricing: if they join our workspace, are they billed on our invoice or separately?"),
-    ("billing", "Cancelled the extra Room Panel order before it shipped, that part's fine, but the refund still hasn't come back to my card after 10 days."),
-    ("technical", "I was going to cancel because of this, honestly, but let's try once more: the Outlook sync creates duplicate events every single day. Can you fix it?"),
-    ("technical", "We just upgraded to Business (billing went through fine) and since then the reports tab shows {code}."),
-    ("technical", "The Cube arrived quickly, thanks for that. Problem is it disconnects from the app every ten minutes and I have to re-pair it."),
-    ("technical", "A dark mode would be nice someday, but right now the bigger problem is that the whole app is unreadable because the text colour changed to light grey on white after the update."),
-    ("technical", "I can log in fine, that's not the issue. After login the projects list is empty on mobile, but on desktop everything is there."),
-    ("technical", "Our invoice is fine, but the timesheet export that finance uses to bill clients has the wrong totals since Tuesday. Rows are duplicated."),
-    ("technical", "I don't need a refund or anything, I just need the Zapier integration working again. It's been failing with 'auth error' since {date}."),
-    ("technical", "New Room Panel arrived today (great packaging btw). Setting it up, it gets stuck on 'Connecting to calendar' forever. Our calendar is Google Workspace."),
-    ("technical", "Admin here. Permissions are set correctly, I've double-checked, but the automation that assigns new tasks to {coworker} throws an error every time."),
-    ("technical", "If this isn't fixed we'll have to look at {tool}, but I'd rather stay. The Android app has been crashing on launch since version {ver}."),
-    ("account", "Trying to update our card but I can't even log in - the reset email never arrives. Please help me get back into the account first."),
-    ("account", "We might order a few more Cubes later, but today I need to add four new team members and the invite button is greyed out for me. Am I not an admin?"),
-    ("account", "Not cancelling, just restructuring: I need to hand over the owner role to {coworker} because I'm moving to another department."),
-    ("account", "Billing contact is fine as it is. What I need is to change MY login email from my personal address to my work one."),
-    ("account", "I'd love bulk invites as a feature someday, but for now: can you remove the three ex-employees still listed in our workspace? I don't have the permission."),
-    ("account", "The app works great. The problem is with my account: it says my email is unverified and I can't find the verification email anywhere."),
-    ("account", "We paid for 10 seats. One of them belongs to someone who left; please transfer his seat to our new hire so she can log in."),
-    ("account", "I'm not sure if this is a bug or a setting, but {coworker} can see every project, including HR ones. How do I restrict what members can see?"),
-    ("account", "Got a new phone, moved everything over except my authenticator. Now 2FA blocks me from logging in. The card on file is mine if you need to verify."),
-    ("shipping", "The Cube seems like it'll be great once it gets here - but the tracking for {order} hasn't moved from 'in transit' in nine days. Where is it?"),
-    ("shipping", "I was charged correctly for the Room Panel, no problem there. But it was delivered to our old office address instead of the new one I entered."),
-    ("shipping", "Our account is fine and the software works, this is only about the hardware: the Cube Dock arrived with a snapped cable. Can you send a replacement?"),
-    ("shipping", "Not a technical problem, the Panel turns on fine - it's just that you sent the black one and we ordered white. How do we swap it?"),
-    ("shipping", "Would love a USB-C version of the Cube one day, but for now I just need to know when my current order ({order}) will actually ship."),
-    ("shipping", "We're cancelling our hardware order? No - sorry, let me be clear: we want to KEEP the order but change it to ship to our Dublin office instead of London."),
-    ("shipping", "Just a heads up that the invoice for the Cubes is correct, but the box only contained two of the three. Please send the missing one."),
-    ("shipping", "Before anyone asks, yes I've paired Cubes before. The issue is there's no Cube in the box - just the dock and the manual. Order {order}."),
-    ("feature_request", "Not complaining about the price, it's fair. I'd just love for the Team plan to include the workload view, or to have it available as an add-on."),
-    ("feature_request", "This isn't a bug, the CSV export works as designed, but could you add an option to export directly to Excel with the formatting kept?"),
-    ("feature_request", "We almost left for {tool} because it has task dependencies and you don't. Please consider adding them - it's the one thing we miss."),
-    ("feature_request", "Our Cubes are great. Idea: let us assign each side of the Cube a colour in the app so it's easier to remember which face is which project."),
-    ("feature_request", "Account-wise all good. Suggestion though: let admins see a log of who changed which permission and when."),
-    ("feature_request", "I know the Room Panel is only made in black right now, but a white one would suit more offices. Please consider it for the next batch."),
-    ("feature_request", "Not urgent and nothing's broken - I'd just like an option to collapse all columns on the board with one click."),
-    ("feature_request", "Our renewal is coming up and we're staying, no worries. One request from the team though: recurring tasks that skip public holidays."),
-    ("feature_request", "Sometimes I think the notifications are broken, but really it's that I want a digest instead of one email per comment. Could you add a daily digest option?"),
-    ("cancellation", "The app is fine and support has been lovely, but we have to cancel - our funding round fell through. Please stop the subscription after this month."),
-    ("cancellation", "We've had too many sync problems with Outlook to keep going. I'm not looking for a fix at this point, please just cancel our plan."),
-    ("cancellation", "Please cancel our subscription. And for the refund on the unused months - is that automatic or do I need to request it?"),
-    ("cancellation", "You never added Gantt charts, which was the one thing we asked for, so we're moving on. Please cancel our Team plan."),
-    ("cancellation", "I'll return the Cube separately, but first please cancel the software subscription so I'm not charged on the 1st."),
-    ("cancellation", "Since I can't get 2FA sorted for the whole team and we're switching to {tool} anyway, please just close our workspace and cancel billing."),
-    ("cancellation", "Price went up again this year and we can't justify it. Not asking for a discount - please cancel at renewal."),
-    ("cancellation", "The new owner of our company doesn't want to keep Brightdesk. I'm still the admin for now, so I'm asking you to cancel the subscription for {company}."),
-    ("cancellation", "Thanks for fixing the export bug last month. Unfortunately the team has decided to switch tools anyway, so please cancel our account at the end of the cycle."),
+    (
+        "billing",
+        "The Slack integration was down most of last week which was annoying, but my actual question is about the charge: why were we billed {amount} when our plan is $49 a month?",
+    ),
+    (
+        "billing",
+        "I'm thinking about whether we even keep Brightdesk next year, but for now I just need last month's invoice reissued with our VAT number on it.",
+    ),
+    (
+        "billing",
+        "Love the new timeline view! Unrelated - we got charged for the Cube subscription add-on that we never signed up for. Please refund it.",
+    ),
+    (
+        "billing",
+        "Our Cubes arrived fine, thanks. But the hardware invoice and the software invoice were both charged to my personal card. Can you move the software billing to the company card going forward?",
+    ),
+    (
+        "billing",
+        "I was locked out for a day (sorted now) and during that time my card was charged twice. Can you refund the duplicate?",
+    ),
+    (
+        "billing",
+        "We're not cancelling, we just want to switch from monthly to annual billing. How does the credit for this month work?",
+    ),
+    (
+        "billing",
+        "Not a bug report, I know the app is fine - it's the billing page. It says we owe {amount} but we paid on {date}. Can you check the payment on your end?",
+    ),
+    (
+        "billing",
+        "Removed two users yesterday (done that part myself, no help needed). What I need is the seat change reflected on the upcoming invoice.",
+    ),
+    (
+        "billing",
+        "Before I recommend Brightdesk to our other office I need to understand pricing: if they join our workspace, are they billed on our invoice or separately?",
+    ),
+    (
+        "billing",
+        "Cancelled the extra Room Panel order before it shipped, that part's fine, but the refund still hasn't come back to my card after 10 days.",
+    ),
+    (
+        "technical",
+        "I was going to cancel because of this, honestly, but let's try once more: the Outlook sync creates duplicate events every single day. Can you fix it?",
+    ),
+    (
+        "technical",
+        "We just upgraded to Business (billing went through fine) and since then the reports tab shows {code}.",
+    ),
+    (
+        "technical",
+        "The Cube arrived quickly, thanks for that. Problem is it disconnects from the app every ten minutes and I have to re-pair it.",
+    ),
+    (
+        "technical",
+        "A dark mode would be nice someday, but right now the bigger problem is that the whole app is unreadable because the text colour changed to light grey on white after the update.",
+    ),
+    (
+        "technical",
+        "I can log in fine, that's not the issue. After login the projects list is empty on mobile, but on desktop everything is there.",
+    ),
+    (
+        "technical",
+        "Our invoice is fine, but the timesheet export that finance uses to bill clients has the wrong totals since Tuesday. Rows are duplicated.",
+    ),
+    (
+        "technical",
+        "I don't need a refund or anything, I just need the Zapier integration working again. It's been failing with 'auth error' since {date}.",
+    ),
+    (
+        "technical",
+        "New Room Panel arrived today (great packaging btw). Setting it up, it gets stuck on 'Connecting to calendar' forever. Our calendar is Google Workspace.",
+    ),
+    (
+        "technical",
+        "Admin here. Permissions are set correctly, I've double-checked, but the automation that assigns new tasks to {coworker} throws an error every time.",
+    ),
+    (
+        "technical",
+        "If this isn't fixed we'll have to look at {tool}, but I'd rather stay. The Android app has been crashing on launch since version {ver}.",
+    ),
+    (
+        "account",
+        "Trying to update our card but I can't even log in - the reset email never arrives. Please help me get back into the account first.",
+    ),
+    (
+        "account",
+        "We might order a few more Cubes later, but today I need to add four new team members and the invite button is greyed out for me. Am I not an admin?",
+    ),
+    (
+        "account",
+        "Not cancelling, just restructuring: I need to hand over the owner role to {coworker} because I'm moving to another department.",
+    ),
+    (
+        "account",
+        "Billing contact is fine as it is. What I need is to change MY login email from my personal address to my work one.",
+    ),
+    (
+        "account",
+        "I'd love bulk invites as a feature someday, but for now: can you remove the three ex-employees still listed in our workspace? I don't have the permission.",
+    ),
+    (
+        "account",
+        "The app works great. The problem is with my account: it says my email is unverified and I can't find the verification email anywhere.",
+    ),
+    (
+        "account",
+        "We paid for 10 seats. One of them belongs to someone who left; please transfer his seat to our new hire so she can log in.",
+    ),
+    (
+        "account",
+        "I'm not sure if this is a bug or a setting, but {coworker} can see every project, including HR ones. How do I restrict what members can see?",
+    ),
+    (
+        "account",
+        "Got a new phone, moved everything over except my authenticator. Now 2FA blocks me from logging in. The card on file is mine if you need to verify.",
+    ),
+    (
+        "shipping",
+        "The Cube seems like it'll be great once it gets here - but the tracking for {order} hasn't moved from 'in transit' in nine days. Where is it?",
+    ),
+    (
+        "shipping",
+        "I was charged correctly for the Room Panel, no problem there. But it was delivered to our old office address instead of the new one I entered.",
+    ),
+    (
+        "shipping",
+        "Our account is fine and the software works, this is only about the hardware: the Cube Dock arrived with a snapped cable. Can you send a replacement?",
+    ),
+    (
+        "shipping",
+        "Not a technical problem, the Panel turns on fine - it's just that you sent the black one and we ordered white. How do we swap it?",
+    ),
+    (
+        "shipping",
+        "Would love a USB-C version of the Cube one day, but for now I just need to know when my current order ({order}) will actually ship.",
+    ),
+    (
+        "shipping",
+        "We're cancelling our hardware order? No - sorry, let me be clear: we want to KEEP the order but change it to ship to our Dublin office instead of London.",
+    ),
+    (
+        "shipping",
+        "Just a heads up that the invoice for the Cubes is correct, but the box only contained two of the three. Please send the missing one.",
+    ),
+    (
+        "shipping",
+        "Before anyone asks, yes I've paired Cubes before. The issue is there's no Cube in the box - just the dock and the manual. Order {order}.",
+    ),
+    (
+        "feature_request",
+        "Not complaining about the price, it's fair. I'd just love for the Team plan to include the workload view, or to have it available as an add-on.",
+    ),
+    (
+        "feature_request",
+        "This isn't a bug, the CSV export works as designed, but could you add an option to export directly to Excel with the formatting kept?",
+    ),
+    (
+        "feature_request",
+        "We almost left for {tool} because it has task dependencies and you don't. Please consider adding them - it's the one thing we miss.",
+    ),
+    (
+        "feature_request",
+        "Our Cubes are great. Idea: let us assign each side of the Cube a colour in the app so it's easier to remember which face is which project.",
+    ),
+    (
+        "feature_request",
+        "Account-wise all good. Suggestion though: let admins see a log of who changed which permission and when.",
+    ),
+    (
+        "feature_request",
+        "I know the Room Panel is only made in black right now, but a white one would suit more offices. Please consider it for the next batch.",
+    ),
+    (
+        "feature_request",
+        "Not urgent and nothing's broken - I'd just like an option to collapse all columns on the board with one click.",
+    ),
+    (
+        "feature_request",
+        "Our renewal is coming up and we're staying, no worries. One request from the team though: recurring tasks that skip public holidays.",
+    ),
+    (
+        "feature_request",
+        "Sometimes I think the notifications are broken, but really it's that I want a digest instead of one email per comment. Could you add a daily digest option?",
+    ),
+    (
+        "cancellation",
+        "The app is fine and support has been lovely, but we have to cancel - our funding round fell through. Please stop the subscription after this month.",
+    ),
+    (
+        "cancellation",
+        "We've had too many sync problems with Outlook to keep going. I'm not looking for a fix at this point, please just cancel our plan.",
+    ),
+    (
+        "cancellation",
+        "Please cancel our subscription. And for the refund on the unused months - is that automatic or do I need to request it?",
+    ),
+    (
+        "cancellation",
+        "You never added Gantt charts, which was the one thing we asked for, so we're moving on. Please cancel our Team plan.",
+    ),
+    (
+        "cancellation",
+        "I'll return the Cube separately, but first please cancel the software subscription so I'm not charged on the 1st.",
+    ),
+    (
+        "cancellation",
+        "Since I can't get 2FA sorted for the whole team and we're switching to {tool} anyway, please just close our workspace and cancel billing.",
+    ),
+    (
+        "cancellation",
+        "Price went up again this year and we can't justify it. Not asking for a discount - please cancel at renewal.",
+    ),
+    (
+        "cancellation",
+        "The new owner of our company doesn't want to keep Brightdesk. I'm still the admin for now, so I'm asking you to cancel the subscription for {company}.",
+    ),
+    (
+        "cancellation",
+        "Thanks for fixing the export bug last month. Unfortunately the team has decided to switch tools anyway, so please cancel our account at the end of the cycle.",
+    ),
 ]
 
 
@@ -549,7 +941,13 @@ def sign(rng, vals):
         return "- " + name
     if r < 0.9:
         return name + "\n" + vals["company"]
-    return name + " | " + pick(rng, ["Operations", "Finance", "Project lead", "Founder", "Studio manager", "IT"]) + ", " + vals["company"]
+    return (
+        name
+        + " | "
+        + pick(rng, ["Operations", "Finance", "Project lead", "Founder", "Studio manager", "IT"])
+        + ", "
+        + vals["company"]
+    )
 
 
 def compose(rng, label, core):

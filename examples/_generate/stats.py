@@ -56,22 +56,28 @@ def overlap(name, train, evl):
 
 
 def header(title):
-    print("\n== %s" % title)
+    print(f"\n== {title}")
 
 
 def triage():
     header("support-triage (SFT classification)")
-    labels = open(os.path.join(EXAMPLES, "support-triage/labels.txt"), encoding="utf-8").read().split()
+    with open(os.path.join(EXAMPLES, "support-triage/labels.txt"), encoding="utf-8") as f:
+        labels = f.read().split()
     train, evl = load("support-triage/train.jsonl"), load("support-triage/eval.jsonl")
     for name, rows in (("train", train), ("eval", evl)):
         c = Counter(r["completion"] for r in rows)
-        dist = ", ".join("%s %d (%.0f%%)" % (lab, c[lab], 100.0 * c[lab] / len(rows)) for lab in labels)
+        dist = ", ".join(
+            "%s %d (%.0f%%)" % (lab, c[lab], 100.0 * c[lab] / len(rows)) for lab in labels
+        )
         print("%-6s %4d rows  %s" % (name, len(rows), dist))
-        check(set(c) <= set(labels), "triage %s: unknown labels %s" % (name, set(c) - set(labels)))
+        check(set(c) <= set(labels), f"triage {name}: unknown labels {set(c) - set(labels)}")
         for lab in labels:
             share = c[lab] / len(rows)
-            check(0.12 <= share <= 0.22, "triage %s: label %s at %.1f%%" % (name, lab, 100 * share))
-        check(all(set(r) == {"prompt", "completion"} for r in rows), "triage %s: unexpected fields" % name)
+            check(0.12 <= share <= 0.22, f"triage {name}: label {lab} at {100 * share:.1f}%")
+        check(
+            all(set(r) == {"prompt", "completion"} for r in rows),
+            f"triage {name}: unexpected fields",
+        )
         no_dupes("triage " + name, rows)
     print("train/eval prompt overlap: %d" % overlap("triage", train, evl))
     check(len(train) >= 420 and len(evl) >= 130, "triage: too few rows")
@@ -84,36 +90,40 @@ def validate(obj, schema, path="$"):
     if types is not None:
         types = types if isinstance(types, list) else [types]
         ok = any(
-            (t == "null" and obj is None) or (t == "string" and isinstance(obj, str))
+            (t == "null" and obj is None)
+            or (t == "string" and isinstance(obj, str))
             or (t == "integer" and isinstance(obj, int) and not isinstance(obj, bool))
-            or (t == "object" and isinstance(obj, dict)) for t in types)
+            or (t == "object" and isinstance(obj, dict))
+            for t in types
+        )
         if not ok:
-            return ["%s: type %s not in %s" % (path, type(obj).__name__, types)]
+            return [f"{path}: type {type(obj).__name__} not in {types}"]
     if "enum" in schema and obj not in schema["enum"]:
-        errs.append("%s: %r not in enum" % (path, obj))
+        errs.append(f"{path}: {obj!r} not in enum")
     if isinstance(obj, str):
         if "pattern" in schema and not re.search(schema["pattern"], obj):
-            errs.append("%s: %r does not match pattern" % (path, obj))
+            errs.append(f"{path}: {obj!r} does not match pattern")
         if len(obj) < schema.get("minLength", 0):
-            errs.append("%s: too short" % path)
+            errs.append(f"{path}: too short")
     if isinstance(obj, int) and "minimum" in schema and obj < schema["minimum"]:
-        errs.append("%s: below minimum" % path)
+        errs.append(f"{path}: below minimum")
     if isinstance(obj, dict):
         for k in schema.get("required", []):
             if k not in obj:
-                errs.append("%s: missing %s" % (path, k))
+                errs.append(f"{path}: missing {k}")
         props = schema.get("properties", {})
         for k, v in obj.items():
             if k in props:
                 errs.extend(validate(v, props[k], path + "." + k))
             elif schema.get("additionalProperties") is False:
-                errs.append("%s: extra key %s" % (path, k))
+                errs.append(f"{path}: extra key {k}")
     return errs
 
 
 def extract():
     header("json-extract (SFT structured output)")
-    schema = json.load(open(os.path.join(EXAMPLES, "json-extract/schema.json"), encoding="utf-8"))
+    with open(os.path.join(EXAMPLES, "json-extract/schema.json"), encoding="utf-8") as f:
+        schema = json.load(f)
     train, evl = load("json-extract/train.jsonl"), load("json-extract/eval.jsonl")
     for name, rows in (("train", train), ("eval", evl)):
         bad = 0
@@ -123,10 +133,10 @@ def extract():
             obj = json.loads(r["completion"])
             errs = validate(obj, schema)
             if list(obj) != schema["required"]:
-                errs.append("key order %s" % list(obj))
+                errs.append(f"key order {list(obj)}")
             for k in ("customer_name", "company", "product", "contact_email"):
                 if obj.get(k) and obj[k] not in r["prompt"]:
-                    errs.append("%s %r is not written in the message" % (k, obj[k]))
+                    errs.append(f"{k} {obj[k]!r} is not written in the message")
             if json.dumps(obj, ensure_ascii=False, separators=(", ", ": ")) != r["completion"]:
                 errs.append("not compact canonical JSON")
             if errs:
@@ -134,8 +144,10 @@ def extract():
                 problems.append("json-extract %s row %d: %s" % (name, i, "; ".join(errs)))
             prio[obj["priority"]] += 1
             nulls.update(k for k, v in obj.items() if v is None)
-        print("%-6s %4d rows  schema-invalid: %d  priority: %s  nulls: %s" % (
-            name, len(rows), bad, dict(sorted(prio.items())), dict(sorted(nulls.items()))))
+        print(
+            "%-6s %4d rows  schema-invalid: %d  priority: %s  nulls: %s"
+            % (name, len(rows), bad, dict(sorted(prio.items())), dict(sorted(nulls.items())))
+        )
         no_dupes("json-extract " + name, rows)
     print("train/eval prompt overlap: %d" % overlap("json-extract", train, evl))
     check(len(train) >= 320 and len(evl) >= 100, "json-extract: too few rows")
@@ -149,10 +161,12 @@ def brand():
         same = sum(r["chosen"] == r["rejected"] for r in rows)
         longer = sum(x > 1 for x in ratios)
         med = statistics.median(ratios)
-        print("%-6s %4d rows  median len(chosen)/len(rejected) %.2f  chosen longer in %d%%  identical pairs %d"
-              % (name, len(rows), med, 100 * longer // len(rows), same))
-        check(same == 0, "brand-voice %s: chosen == rejected" % name)
-        check(0.8 <= med <= 1.25, "brand-voice %s: median length ratio %.2f" % (name, med))
+        print(
+            "%-6s %4d rows  median len(chosen)/len(rejected) %.2f  chosen longer in %d%%  identical pairs %d"
+            % (name, len(rows), med, 100 * longer // len(rows), same)
+        )
+        check(same == 0, f"brand-voice {name}: chosen == rejected")
+        check(0.8 <= med <= 1.25, f"brand-voice {name}: median length ratio {med:.2f}")
         no_dupes("brand-voice " + name, rows)
     print("train/eval prompt overlap: %d" % overlap("brand-voice", train, evl))
     check(len(train) >= 320 and len(evl) >= 80, "brand-voice: too few rows")
@@ -161,28 +175,33 @@ def brand():
 def feedback():
     header("feedback (KTO scored replies)")
     for base in ("thumbs", "ratings"):
-        train, evl = load("feedback/%s.jsonl" % base), load("feedback/%s_eval.jsonl" % base)
+        train, evl = load(f"feedback/{base}.jsonl"), load(f"feedback/{base}_eval.jsonl")
         for name, rows in ((base, train), (base + "_eval", evl)):
             if base == "thumbs":
-                check(all(isinstance(r["score"], bool) for r in rows), "%s: non-bool score" % name)
+                check(all(isinstance(r["score"], bool) for r in rows), f"{name}: non-bool score")
                 good = sum(r["score"] is True for r in rows)
                 bad = sum(r["score"] is False for r in rows)
                 extra = ""
             else:
-                check(all(type(r["score"]) is int and 1 <= r["score"] <= 5 for r in rows), "%s: bad score" % name)
+                check(
+                    all(type(r["score"]) is int and 1 <= r["score"] <= 5 for r in rows),
+                    f"{name}: bad score",
+                )
                 good = sum(r["score"] > 3 for r in rows)
                 bad = sum(r["score"] < 3 for r in rows)
                 c = Counter(r["score"] for r in rows)
-                extra = "  scores: %s" % ", ".join("%d:%d" % (k, c[k]) for k in range(1, 6))
+                extra = "  scores: {}".format(", ".join("%d:%d" % (k, c[k]) for k in range(1, 6)))
             ratio = good / bad
-            print("%-13s %4d rows  desirable %d  undesirable %d  ratio %.2f%s" % (
-                name, len(rows), good, bad, ratio, extra))
-            check(1.0 <= ratio <= 1.33, "%s: desirable/undesirable ratio %.2f" % (name, ratio))
+            print(
+                "%-13s %4d rows  desirable %d  undesirable %d  ratio %.2f%s"
+                % (name, len(rows), good, bad, ratio, extra)
+            )
+            check(1.0 <= ratio <= 1.33, f"{name}: desirable/undesirable ratio {ratio:.2f}")
             no_dupes(name, rows)
-            check(len(rows) >= (240 if name == base else 60), "%s: too few rows" % name)
+            check(len(rows) >= (240 if name == base else 60), f"{name}: too few rows")
         print("%s train/eval prompt overlap: %d" % (base, overlap(base, train, evl)))
-    t = {prompt_of(r) for n in ("thumbs", "ratings") for r in load("feedback/%s.jsonl" % n)}
-    e = {prompt_of(r) for n in ("thumbs_eval", "ratings_eval") for r in load("feedback/%s.jsonl" % n)}
+    t = {prompt_of(r) for n in ("thumbs", "ratings") for r in load(f"feedback/{n}.jsonl")}
+    e = {prompt_of(r) for n in ("thumbs_eval", "ratings_eval") for r in load(f"feedback/{n}.jsonl")}
     print("any eval prompt in any train file: %d" % len(t & e))
     check(not (t & e), "feedback: eval prompts in train files")
 

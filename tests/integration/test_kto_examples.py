@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import first_lines
 
+from helpers import first_lines
 from tuneforge.config import load_config, parse_config
 from tuneforge.data.load import load_examples
 from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples

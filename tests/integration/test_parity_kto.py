@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 import torch
-from helpers import TRL_QUIET_CPU
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from helpers import TRL_QUIET_CPU
 from tuneforge.config import KTOSection
 from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples
 from tuneforge.data.types import Origin, ScoredExample

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import torch
 from accelerate import Accelerator
-from helpers import DPO_METRICS, ORPO_METRICS, TRL_QUIET_CPU, brand_voice_pairs, metrics_records
 from transformers import PreTrainedTokenizerBase
 
+from helpers import DPO_METRICS, ORPO_METRICS, TRL_QUIET_CPU, brand_voice_pairs, metrics_records
 from tuneforge.config import DPOSection, TuneforgeConfig, parse_config
 from tuneforge.data.tokenize import TokenizedPair
 from tuneforge.engine.batches import epoch_batches

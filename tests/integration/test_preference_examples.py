@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import torch
 from accelerate import Accelerator
-from helpers import first_lines
 
+from helpers import first_lines
 from tuneforge.config import DPOSection, load_config, parse_config
 from tuneforge.data.load import load_examples
 from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import DPO_METRICS, ORPO_METRICS, brand_voice_pairs, metrics_records
 from transformers import PreTrainedTokenizerBase
 
+from helpers import DPO_METRICS, ORPO_METRICS, brand_voice_pairs, metrics_records
 from tuneforge.config import TuneforgeConfig, parse_config
 from tuneforge.models import build_tiny_model
 from tuneforge.train import train

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import write_jsonl
 
+from helpers import write_jsonl
 from tuneforge.data import check as check_module
 from tuneforge.data.check import check_command
 from tuneforge.data.types import Example

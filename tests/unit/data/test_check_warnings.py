@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import write_jsonl
 
+from helpers import write_jsonl
 from tuneforge.data import check_rules
 from tuneforge.data.check import check_command
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from tuneforge.methods.kto import kl_reference_point, kto_loss
 
 

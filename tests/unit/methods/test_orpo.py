@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import ORPO_METRICS
 from transformers import PreTrainedModel
 
+from helpers import ORPO_METRICS
 from tuneforge.config import ORPOSection, parse_config
 from tuneforge.data.collate import model_inputs
 from tuneforge.data.tokenize import IGNORE_INDEX, TokenizedPair
