@@ -164,3 +164,36 @@ def test_preference_pairs_with_implicit_rewards(
     assert tuned["accuracy"] == preference["variants"]["baseline"]["metrics"]["accuracy"]
     assert "reward_accuracy" not in preference["comparisons"]["tuned"]
     assert doc["examples"][0]["rejected"] == "No." and doc["examples"][0]["outputs"] == {}
+
+
+def test_scored_feedback_gets_ranking_auc_and_implicit_rewards(
+    tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase
+) -> None:
+    """A KTO config: the preference task ranks desirable above undesirable replies (AUC)."""
+    from tuneforge.config import parse_config
+    from tuneforge.evaluate.runner import EvalModels, evaluate
+
+    rows = [
+        {"prompt": p, "completion": f"{c} will reply today.", "score": score}
+        for (p, c), score in zip(ROWS, [5, 1, 4, 2, 5, 1, 3, 4], strict=True)
+    ]
+    path = tmp_path / "ratings.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    cfg = parse_config(
+        {
+            "method": "kto",
+            "data": {"train": str(path), "eval": str(path)},
+            "kto": {"threshold": 3},
+            "eval": {"bootstrap_samples": 100, "tasks": ["preference"]},
+        }
+    )
+    base = build_tiny_model(embedded_tokenizer, seed=0)
+    doc = evaluate(cfg, None, models=EvalModels(embedded_tokenizer, base=base, tuned=base))
+    preference = doc["tasks"]["preference"]
+    assert preference["info"]["data"] == "scored"
+    assert len(doc["examples"]) == 7  # the neutral 3 is left out, as in training
+    tuned = preference["variants"]["tuned"]["metrics"]
+    # Every implicit reward is zero (tuned is the base model): all ties, AUC exactly 1/2.
+    assert tuned["reward_accuracy"] == 0.5 and tuned["reward_margin"] == 0.0
+    assert tuned["accuracy"] == preference["variants"]["baseline"]["metrics"]["accuracy"]
+    assert 0.0 <= tuned["accuracy"] <= 1.0
