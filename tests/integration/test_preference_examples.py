@@ -144,11 +144,12 @@ def test_brand_voice_example_improves_held_out_preferences(name: str, tmp_path: 
 
 @pytest.mark.slow
 @pytest.mark.example
-def test_defaults_only_dpo_config_improves(tmp_path: Path) -> None:
-    """``method: dpo`` and ``data.train:`` alone: default lr, β, 3 epochs, 10% held out."""
+@pytest.mark.parametrize("method", ["dpo", "orpo"])
+def test_defaults_only_config_improves(method: str, tmp_path: Path) -> None:
+    """``method:`` and ``data.train:`` alone: default lr, β, 3 epochs, 10% held out."""
     cfg = parse_config(
         {
-            "method": "dpo",
+            "method": method,
             "data": {"train": str(EXAMPLES / "train.jsonl")},
             "output": str(tmp_path / "run"),
         }
@@ -156,7 +157,9 @@ def test_defaults_only_dpo_config_improves(tmp_path: Path) -> None:
     started = time.monotonic()
     outcome = train(cfg)
     assert outcome.final_dir is not None
-    scores = held_out_preferences(outcome.final_dir, EXAMPLES / "eval.jsonl", cfg.dpo.beta)
+    beta = cfg.dpo.beta if cfg.method == "dpo" else cfg.orpo.beta
+    scores = held_out_preferences(outcome.final_dir, EXAMPLES / "eval.jsonl", beta)
     manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
-    print(f"dpo defaults: {json.dumps(scores)}; train() wall {time.monotonic() - started:.0f} s")
+    wall = time.monotonic() - started
+    print(f"{method} defaults: {json.dumps(scores)}; wall with scoring {wall:.0f} s")
     assert_preferences_learned(scores, manifest, margin_gain=5.0, accuracy_gain=0.1)
