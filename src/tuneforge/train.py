@@ -25,6 +25,7 @@ from tuneforge.data.split import rows_to_jsonl, split_examples
 from tuneforge.data.tokenize import TokenizedDataset, TokenizeSettings, tokenize_examples
 from tuneforge.data.types import Example
 from tuneforge.embedded import tuneforge_home
+from tuneforge.engine.batches import items_read
 from tuneforge.engine.files import write_dir_atomic, write_json_atomic, write_text_atomic
 from tuneforge.engine.loop import (
     LoopInputs,
@@ -225,6 +226,15 @@ def train(
         accelerator=accelerator,
         cache_dir=tuneforge_home() / "refcache",
         log=print,
+        train_visited=items_read(
+            len(train_set.items),
+            cfg.train.batch_size,
+            cfg.train.grad_accum,
+            seed=cfg.train.seed,
+            epochs=cfg.train.epochs,
+            max_steps=cfg.train.max_steps,
+            num_processes=accelerator.num_processes,
+        ),
     )
     inputs = LoopInputs(
         model=model,

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from transformers import PreTrainedTokenizerBase
 
 from helpers import DPO_METRICS, ORPO_METRICS, brand_voice_pairs, metrics_records
 from tuneforge.config import TuneforgeConfig, parse_config
+from tuneforge.engine.batches import items_read
 from tuneforge.models import build_tiny_model
 from tuneforge.train import train
 
@@ -145,3 +147,35 @@ def test_watchdog_warns_when_the_loss_stays_at_ln2(
     quiet = config(tmp_path, "dpo", "healthy", max_steps=20, eval_steps=100)
     run(quiet, embedded_tokenizer)
     assert "warning: the loss has stayed" not in capsys.readouterr().out
+
+
+def test_a_short_run_precomputes_only_the_pairs_it_reads_and_a_longer_one_fills_in(
+    tmp_path: Path,
+    embedded_tokenizer: PreTrainedTokenizerBase,
+    _own_cache: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Micro-batches of 2 pairs: two steps read 4 of the (13) train pairs.
+    short = run(config(tmp_path, "dpo", "short", max_steps=2), embedded_tokenizer)
+    split = json.loads((short.run_dir / "manifest.json").read_text())["reference"]["splits"]
+    count = split["train"]["items"]
+    assert count > 8 and split["train"]["computed"] == 4
+    assert f"one pass over 4 of {count} train items" in capsys.readouterr().out
+    stored = torch.load(_own_cache / "refcache" / f"{split['train']['key']}.pt", weights_only=True)
+    read = items_read(count, 2, 1, seed=42, epochs=3, max_steps=2)
+    assert stored["computed"].nonzero().flatten().tolist() == read
+    assert torch.isnan(stored["values"]["chosen"][~stored["computed"]]).all()
+    # A whole-epoch run computes only the pairs the cache lacks, and trains exactly like an
+    # on-the-fly run.
+    epoch = (count + 1) // 2
+    longer = run(config(tmp_path, "dpo", "longer", max_steps=epoch), embedded_tokenizer)
+    assert f"one pass over {count - 4} of {count} train items" in capsys.readouterr().out
+    manifest = json.loads((longer.run_dir / "manifest.json").read_text())
+    assert manifest["reference"]["splits"]["train"]["computed"] == count - 4
+    cache_file = _own_cache / "refcache" / f"{split['train']['key']}.pt"
+    assert torch.load(cache_file, weights_only=True)["computed"].all()
+    on_the_fly = run(
+        config(tmp_path, "dpo", "fly", max_steps=epoch, dpo={"precompute_ref": False}),
+        embedded_tokenizer,
+    )
+    assert losses(longer.run_dir) == pytest.approx(losses(on_the_fly.run_dir), abs=1e-5)

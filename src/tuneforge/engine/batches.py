@@ -43,3 +43,28 @@ def total_steps(
     if max_steps is not None:
         return max_steps
     return max(1, math.ceil(steps_per_epoch(num_micro_batches, grad_accum) * epochs))
+
+
+def items_read(
+    num_items: int,
+    batch_size: int,
+    grad_accum: int,
+    *,
+    seed: int,
+    epochs: float,
+    max_steps: int | None,
+    num_processes: int = 1,
+) -> list[int] | None:
+    """Positions of the items a run reads when it ends inside its first epoch, else None.
+
+    Process ``p`` reads micro-batches ``p, p + P, ...`` of the epoch order, ``grad_accum`` per
+    step, so a run of ``steps`` steps reads the first ``steps · grad_accum · P`` of them.
+    Methods with per-item precomputed values compute only these.
+    """
+    batches = epoch_batches(num_items, batch_size, seed=seed, epoch=0)
+    per_process = len(batches[0::num_processes])
+    steps = total_steps(per_process, grad_accum, epochs, max_steps)
+    read = steps * grad_accum * num_processes
+    if read >= len(batches):
+        return None
+    return sorted(index for batch in batches[:read] for index in batch)

@@ -9,7 +9,9 @@ engine those values without a second model in memory wherever it can:
 * By default (``precompute_reference``) the values are computed in one pass before the first
   step and cached under ``$TUNEFORGE_HOME/refcache/<key>.pt``, keyed by the model weights and
   config, the token ids of the split, the method's reference settings and the precision, so
-  later epochs, re-runs and ``--resume`` read them back instead.
+  later epochs, re-runs and ``--resume`` read them back instead. A run that ends inside its
+  first epoch (``max_steps``) computes only the items it reads; the file records which items
+  it holds, and a later run computes just the ones it lacks.
 
 It is method-agnostic: a method with ``needs_reference`` says what to compute
 (``reference_values(model, batch)``, per-example (B,) tensors; see ``methods/base.py``); this
@@ -109,16 +111,29 @@ class OnTheFlyReference:
 
 
 class PrecomputedReference:
-    """Reference values looked up by item position (the batch's ``index``, (B,) long)."""
+    """Reference values looked up by item position (the batch's ``index``, (B,) long).
 
-    def __init__(self, values: dict[str, torch.Tensor]) -> None:
+    ``computed`` (N,) bool marks the items that have values (a run that ends inside its first
+    epoch computes only the items it reads); None means all of them.
+    """
+
+    def __init__(
+        self, values: dict[str, torch.Tensor], computed: torch.Tensor | None = None
+    ) -> None:
         self.values = values
+        self.computed = computed
 
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The cached values of the batch's items, each (B,), on the batch's device."""
         if "index" not in batch:
             raise KeyError("precomputed reference values need the batch's 'index' (item positions)")
         index = batch["index"]
+        if self.computed is not None and not bool(self.computed[index.cpu()].all()):
+            missing = index.cpu()[~self.computed[index.cpu()]].tolist()
+            raise RuntimeError(
+                f"no precomputed reference values for items {missing}: the run read items its "
+                "schedule did not predict (a tuneforge bug; dpo.precompute_ref: false avoids it)"
+            )
         return {name: table[index.cpu()].to(index.device) for name, table in self.values.items()}
 
     def __len__(self) -> int:
@@ -204,8 +219,11 @@ def reference_cache_key(
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _load_cached(path: Path, key: str, count: int) -> dict[str, torch.Tensor] | None:
-    """The cached values under ``path`` if it is complete and belongs to ``key``, else None."""
+def _load_cached(
+    path: Path, key: str, count: int
+) -> tuple[dict[str, torch.Tensor], torch.Tensor] | None:
+    """The cached values under ``path`` and their (N,) computed mask, if the file is intact and
+    belongs to ``key``; else None. Files without a mask hold every item."""
     if not path.is_file():
         return None
     try:
@@ -217,7 +235,41 @@ def _load_cached(path: Path, key: str, count: int) -> dict[str, torch.Tensor] | 
         return None
     if not values or any(len(v) != count for v in values.values()):
         return None
-    return values
+    computed = stored.get("computed")
+    if not isinstance(computed, torch.Tensor) or computed.shape != (count,):
+        computed = torch.ones(count, dtype=torch.bool)
+    return values, computed.bool()
+
+
+def _fill_missing(
+    cached: tuple[dict[str, torch.Tensor], torch.Tensor] | None,
+    needed: torch.Tensor,
+    compute: Callable[[list[int]], dict[str, torch.Tensor]],
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, int]:
+    """Cached values completed with ``compute(indices)`` for the needed items they lack.
+
+    Args:
+        cached: values and (N,) computed mask from the cache, or None.
+        needed: (N,) bool, the items the run reads.
+        compute: reference values of the given item positions, each (K,) float32.
+
+    Returns:
+        ``(values, computed, newly_computed)``; items never computed hold NaN.
+    """
+    count = len(needed)
+    computed = cached[1].clone() if cached else torch.zeros(count, dtype=torch.bool)
+    missing = (needed & ~computed).nonzero().flatten().tolist()
+    if not missing:
+        assert cached is not None
+        return cached[0], computed, 0
+    fresh = compute(missing)
+    values = dict(cached[0]) if cached else {}
+    for name, part in fresh.items():
+        table = values.get(name, torch.full((count,), float("nan"))).clone()
+        table[missing] = part
+        values[name] = table
+    computed[missing] = True
+    return values, computed, len(missing)
 
 
 def _save_atomic(path: Path, payload: dict[str, Any]) -> None:
@@ -253,13 +305,16 @@ def build_reference(
     accelerator: Accelerator,
     cache_dir: Path | None,
     log: Callable[[str], None] | None = None,
+    train_visited: Sequence[int] | None = None,
 ) -> ReferenceSetup:
     """Set up the reference for a run whose method needs one; call before the first update.
 
     Precomputed (``method.precompute_reference``): each split's values come from
-    ``cache_dir/<key>.pt`` when present, else from one pass that is then cached (written
-    atomically; ``cache_dir=None`` disables the cache). On the fly: one `OnTheFlyReference`
-    serves both splits. ``log`` receives one line per split (computed or read back).
+    ``cache_dir/<key>.pt`` when present; the items they lack are computed in one pass and the
+    file is rewritten (atomically; ``cache_dir=None`` disables the cache). ``train_visited``
+    (item positions) limits the train split's pass to the items a short run reads (None: all).
+    On the fly: one `OnTheFlyReference` serves both splits. ``log`` receives one line per
+    split (computed or read back).
     """
     if not getattr(method, "needs_reference", False):
         return ReferenceSetup(info={"mode": "none"})
@@ -273,31 +328,41 @@ def build_reference(
         if not items:
             references.append(None)
             continue
+        needed = torch.ones(len(items), dtype=torch.bool)
+        if split == "train" and train_visited is not None:
+            needed = torch.zeros(len(items), dtype=torch.bool)
+            needed[list(train_visited)] = True
         key = reference_cache_key(
             model_id, items_fingerprint(items), method, accelerator.mixed_precision
         )
         path = cache_dir / f"{key}.pt" if cache_dir is not None else None
-        values = _load_cached(path, key, len(items)) if path is not None else None
-        hit = values is not None
-        if values is None:
-            if log is not None:
-                log(f"Reference log-probs: one pass over the {len(items)} {split} items ...")
-            values = compute_reference_values(
+        cached = _load_cached(path, key, len(items)) if path is not None else None
+        have = cached[1] if cached else torch.zeros(len(items), dtype=torch.bool)
+        missing = int((needed & ~have).sum())
+        if missing and log is not None:
+            log(f"Reference log-probs: one pass over {missing} of {len(items)} {split} items ...")
+        values, computed, fresh = _fill_missing(
+            cached,
+            needed,
+            lambda indices, items=items: compute_reference_values(
                 method,
                 model,
-                items,
+                [items[i] for i in indices],
                 batch_size=batch_size,
                 pad_token_id=pad_token_id,
                 accelerator=accelerator,
-            )
-            if path is not None and accelerator.is_main_process:
-                _save_atomic(path, {"key": key, "values": values, "count": len(items)})
-        if hit and log is not None:
+            ),
+        )
+        if fresh and path is not None and accelerator.is_main_process:
+            payload = {"key": key, "values": values, "count": len(items), "computed": computed}
+            _save_atomic(path, payload)
+        if not fresh and log is not None:
             log(f"Reference log-probs for the {len(items)} {split} items: read from {path}")
         info["splits"][split] = {
-            "cache": "hit" if hit else ("miss" if path is not None else "off"),
+            "cache": "hit" if not fresh else ("miss" if path is not None else "off"),
             "key": key,
             "items": len(items),
+            "computed": fresh,
         }
-        references.append(PrecomputedReference(values))
+        references.append(PrecomputedReference(values, None if computed.all() else computed))
     return ReferenceSetup(references[0], references[1], info)

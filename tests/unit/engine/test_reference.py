@@ -208,3 +208,11 @@ def test_fingerprints_change_with_what_the_values_depend_on(
 
 def astuple_ids(item: TokenizedPair) -> tuple[list[int], list[int], list[int]]:
     return item.prompt_ids, item.chosen_ids, item.rejected_ids
+
+
+def test_items_without_precomputed_values_are_refused_by_name() -> None:
+    table = {"chosen": torch.tensor([1.0, float("nan"), 3.0])}
+    reference = PrecomputedReference(table, torch.tensor([True, False, True]))
+    assert reference({"index": torch.tensor([2, 0])})["chosen"].tolist() == [3.0, 1.0]
+    with pytest.raises(RuntimeError, match=r"no precomputed reference values for items \[1\]"):
+        reference({"index": torch.tensor([0, 1])})
