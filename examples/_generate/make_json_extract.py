@@ -9,6 +9,7 @@ Run:  python examples/_generate/make_json_extract.py
 Pure stdlib, fixed seed: the output is the same on every run.
 """
 
+import calendar
 import datetime
 import json
 import os
@@ -181,20 +182,7 @@ COMPANIES = [
     "Nook Coffee Bar",
 ]
 
-MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
+MONTHS = list(calendar.month_name[1:])
 NUM_WORDS = {
     1: "one",
     2: "two",

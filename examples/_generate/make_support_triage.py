@@ -10,6 +10,7 @@ Run:  python examples/_generate/make_support_triage.py
 Pure stdlib, fixed seed: the output is the same on every run.
 """
 
+import calendar
 import os
 import random
 
@@ -90,18 +91,7 @@ E = {
         "£19",
     ],
     "month": [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
+        *calendar.month_name[1:],
         "this month",
         "last month",
     ],
