@@ -14,25 +14,48 @@ against the file's folder; paths given as command-line overrides against the wor
 from __future__ import annotations
 
 import copy
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from tuneforge.config_base import Section as _Section
 from tuneforge.config_errors import (
     Loc,
-    accepts_free_string,
-    annotation_at,
     validation_error,
     yaml_dump,
     yaml_error_message,
     yaml_load,
 )
+from tuneforge.config_eval import CheckRule, EvalConfig, EvalTask, EvalVariant
+from tuneforge.config_overrides import apply_with_paths, resolve_paths
 from tuneforge.errors import ConfigError
+
+#: Re-exported: the eval section lives in ``config_eval`` but belongs to this config's API.
+__all__ = [
+    "DEFAULT_LR",
+    "CheckRule",
+    "DataConfig",
+    "DPOSection",
+    "EvalConfig",
+    "EvalTask",
+    "EvalVariant",
+    "KTOSection",
+    "LoraConfig",
+    "ORPOSection",
+    "SFTSection",
+    "TrainConfig",
+    "TuneforgeConfig",
+    "apply_overrides",
+    "config_command",
+    "dump_config",
+    "load_config",
+    "parse_config",
+    "read_yaml",
+]
 
 Method = Literal["sft", "dpo", "orpo", "kto"]
 ColumnTarget = Literal["prompt", "completion", "chosen", "rejected", "score", "messages"]
@@ -48,24 +71,8 @@ DEFAULT_LR: dict[str, dict[str, float]] = {
     "full": {"sft": 2e-5, "orpo": 8e-6, "dpo": 5e-7, "kto": 5e-7},
 }
 
-#: Fields holding file paths: resolved against the config's folder when loaded from a file.
-#: ``True`` means the value may also be a Hugging Face dataset id (left alone unless it looks
-#: like a file: it exists, has a file suffix, or starts with ``.`` or ``~``).
-PATH_FIELDS: dict[Loc, bool] = {
-    ("data", "train"): True,
-    ("data", "eval"): True,
-    ("eval", "json_schema"): False,
-    ("eval", "baseline_system_prompt_file"): False,
-}
-
 # Sections that an empty YAML value (``train:`` with everything commented out) means "defaults".
 _SECTIONS = ("data", "sft", "dpo", "orpo", "kto", "train", "eval")
-
-
-class _Section(BaseModel):
-    """Base for every config model: unknown keys are errors; numbers are accepted for strings."""
-
-    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
 
 class DataConfig(_Section):
@@ -183,119 +190,6 @@ class TrainConfig(_Section):
         return [value] if isinstance(value, str) else value
 
 
-class CheckRule(_Section):
-    """A named rule every generated answer should pass: the product team's failure modes.
-
-    A rule passes when all of its conditions hold; a rule needs at least one condition.
-    Regexes use Python syntax and are searched anywhere in the answer (``(?i)`` ignores case).
-    """
-
-    name: str = Field(min_length=1, description="Shown in the report, e.g. 'no_sign_off'.")
-    must_match: str | None = Field(None, description="Regex the answer must contain.")
-    must_not_match: str | None = Field(None, description="Regex the answer must not contain.")
-    max_words: int | None = Field(None, ge=1, description="At most this many words.")
-    max_chars: int | None = Field(None, ge=1, description="At most this many characters.")
-
-    @field_validator("must_match", "must_not_match")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        """Reject a broken regex when the config is loaded, not after minutes of generation."""
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
-        return value
-
-    @model_validator(mode="after")
-    def _has_condition(self) -> CheckRule:
-        """A rule without a condition would always pass and hide nothing."""
-        conditions = (self.must_match, self.must_not_match, self.max_words, self.max_chars)
-        if all(value is None for value in conditions):
-            raise ValueError(
-                f"check '{self.name}' needs at least one of must_match, must_not_match, "
-                "max_words, max_chars"
-            )
-        return self
-
-
-EvalVariant = Literal["baseline", "tuned", "tuned+prompt"]
-EvalTask = Literal["classification", "structure", "checks", "preference", "similarity"]
-
-
-class EvalConfig(_Section):
-    """Before/after evaluation settings (``tuneforge eval``).
-
-    ``baseline`` is the base model with the full prompt (``baseline_system_prompt`` plus
-    ``baseline_few_shot`` train examples); ``tuned`` is the run's model with its own short prompt
-    (``tuned_system_prompt``, else ``data.system_prompt``); ``tuned+prompt`` is the tuned model
-    with the baseline's full prompt.
-    """
-
-    baseline_system_prompt: str | None = Field(
-        None, description="The prompt-only baseline's system prompt; default data.system_prompt."
-    )
-    baseline_system_prompt_file: str | None = Field(
-        None, description="Read the baseline system prompt from this file instead."
-    )
-    baseline_few_shot: int = Field(0, ge=0, description="Train examples shown to the baseline.")
-    tuned_system_prompt: str | None = Field(
-        None, description="System prompt of the tuned model; default data.system_prompt."
-    )
-    variants: list[EvalVariant] = Field(
-        default_factory=lambda: ["baseline", "tuned"],
-        description="What to evaluate on the same held-out set; baseline is always included.",
-    )
-    tasks: list[EvalTask] | None = Field(
-        None, description="Tasks to compute; None: every task the data and settings allow."
-    )
-    max_new_tokens: int = Field(
-        256, ge=1, description="Cap on generated tokens; the task's own need is used when lower."
-    )
-    labels: list[str] | None = Field(
-        None, description="Classification labels; default: inferred from few distinct answers."
-    )
-    json_schema: str | None = Field(None, description="JSON Schema file the output must match.")
-    format: Literal["json"] | None = Field(
-        None, description="'json': score parse rate and field match (implied by json_schema)."
-    )
-    checks: list[CheckRule] = Field(
-        default_factory=list, description="Named rules every generated answer should pass."
-    )
-    price_per_million_tokens: float = Field(0.15, ge=0, description="Input price, for costs.")
-    bootstrap_samples: int = Field(1000, ge=100, description="Paired bootstrap resamples.")
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of the intervals.")
-    seed: int = Field(0, description="Seed of the bootstrap and of the few-shot choice.")
-    max_examples: int | None = Field(
-        None, ge=1, description="Evaluate a seeded sample of at most this many held-out rows."
-    )
-    batch_size: int = Field(16, ge=1, description="Prompts per generation batch.")
-
-    @field_validator("variants")
-    @classmethod
-    def _baseline_first(cls, value: list[str]) -> list[str]:
-        """Every comparison is against the baseline, so it is always evaluated, and first."""
-        unique = list(dict.fromkeys(value))
-        return ["baseline", *(v for v in unique if v != "baseline")]
-
-    @field_validator("checks")
-    @classmethod
-    def _unique_check_names(cls, value: list[CheckRule]) -> list[CheckRule]:
-        """Check names key the results, so two checks cannot share one."""
-        names = [rule.name for rule in value]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"check names must be unique (repeated: {', '.join(duplicates)})")
-        return value
-
-    @model_validator(mode="after")
-    def _one_baseline_prompt(self) -> EvalConfig:
-        """The baseline prompt comes from the config or from a file, not both."""
-        if self.baseline_system_prompt is not None and self.baseline_system_prompt_file:
-            raise ValueError("set baseline_system_prompt or baseline_system_prompt_file, not both")
-        return self
-
-
 class TuneforgeConfig(_Section):
     """One training stage: the whole YAML file.
 
@@ -391,80 +285,13 @@ class TuneforgeConfig(_Section):
 # --------------------------------------------------------------------------------------------
 
 
-def _parse_override(text: str) -> tuple[Loc, Any]:
-    """``train.lr=1e-4`` → ``(("train", "lr"), 0.0001)``; the value is read as YAML."""
-    if "=" not in text:
-        raise ConfigError(f"override '{text}': expected key.path=value (e.g. train.lr=1e-4)")
-    key, raw = text.split("=", 1)
-    path = tuple(part.strip() for part in key.strip().split("."))
-    if not all(path):
-        raise ConfigError(f"override '{text}': the key must be a dotted path like train.lr")
-    try:
-        value = yaml_load(raw)
-    except yaml.YAMLError:
-        value = raw
-    # A free-text field takes the text as typed ("Answer: yes" is not a mapping).
-    free_text = accepts_free_string(annotation_at(TuneforgeConfig, path))
-    if free_text and value is not None and not isinstance(value, str):
-        value = raw
-    return path, value
-
-
-def _apply(
-    data: Mapping[str, Any], overrides: Sequence[str]
-) -> tuple[dict[str, Any], dict[Loc, str]]:
-    """`apply_overrides`, also returning which path each override set (for error messages)."""
-    result = copy.deepcopy(dict(data))
-    paths: dict[Loc, str] = {}
-    for text in overrides:
-        path, value = _parse_override(text)
-        node = result
-        for depth, key in enumerate(path[:-1]):
-            child = node.get(key)
-            if child is None:
-                child = node[key] = {}
-            elif not isinstance(child, dict):
-                where = ".".join(path[: depth + 1])
-                raise ConfigError(
-                    f"override '{text}': '{where}' is not a mapping (it is {child!r})"
-                )
-            node = child
-        node[path[-1]] = value
-        paths[path] = text
-    return result, paths
-
-
 def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Return a copy of ``data`` with each ``a.b.c=value`` override set (dicts created as needed).
 
     Values are YAML (``1e-4`` → float, ``true``, ``null``, ``[q_proj, v_proj]``); free-text
     fields keep the text as typed. Raises ConfigError for an override without ``=``.
     """
-    return _apply(data, overrides)[0]
-
-
-def _resolve_path(value: str, base_dir: Path, *, may_be_dataset_id: bool) -> str:
-    """Make a relative file path absolute against ``base_dir``; leave ids and URLs alone."""
-    if "://" in value or value.startswith("hf:"):
-        return value
-    path = Path(value).expanduser()
-    if path.is_absolute():
-        return str(path)
-    candidate = (base_dir / path).resolve()
-    if may_be_dataset_id and not (
-        candidate.exists() or path.suffix or value.startswith((".", "~"))
-    ):
-        return value  # e.g. "org/dataset" on the Hugging Face hub
-    return str(candidate)
-
-
-def _resolve_paths(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
-    """Resolve every relative string in `PATH_FIELDS` (in place; non-strings are left alone)."""
-    for (section, key), may_be_id in PATH_FIELDS.items():
-        block = data.get(section)
-        if isinstance(block, dict) and isinstance(block.get(key), str) and block[key]:
-            block[key] = _resolve_path(block[key], base_dir, may_be_dataset_id=may_be_id)
-    return data
+    return apply_with_paths(data, overrides, TuneforgeConfig)[0]
 
 
 def _parse(
@@ -477,7 +304,7 @@ def _parse(
         )
     data = copy.deepcopy(dict(data))
     if base_dir is not None:
-        _resolve_paths(data, base_dir)
+        resolve_paths(data, base_dir)
     try:
         return TuneforgeConfig.model_validate(data)
     except ValidationError as exc:
@@ -530,8 +357,8 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TuneforgeCon
             f"{path}: the top level must be a mapping of keys such as 'method: sft' "
             f"(got {type(raw).__name__})"
         )
-    raw = _resolve_paths(copy.deepcopy(raw), path.parent.resolve())
-    raw, override_paths = _apply(raw, overrides)
+    raw = resolve_paths(copy.deepcopy(raw), path.parent.resolve())
+    raw, override_paths = apply_with_paths(raw, overrides, TuneforgeConfig)
     cfg = _parse(raw, source=str(path), base_dir=Path.cwd(), override_paths=override_paths)
     if cfg.output is None:
         cfg.output = f"runs/{cfg.method}-{path.stem}"

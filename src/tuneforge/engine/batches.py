@@ -7,8 +7,14 @@ random state, so a resumed run reads exactly the batches an uninterrupted run wo
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from tuneforge.data.tokenize import Tokenized
+    from tuneforge.methods.base import Batch, ReferenceMethod, TrainingMethod
 
 
 def epoch_batches(
@@ -68,3 +74,22 @@ def items_read(
     if read >= len(batches):
         return None
     return sorted(index for batch in batches[:read] for index in batch)
+
+
+def indexed_batches(
+    method: TrainingMethod | ReferenceMethod,
+    items: Sequence[Tokenized],
+    batch_size: int,
+    pad_token_id: int,
+    device: torch.device,
+) -> Iterator[Batch]:
+    """``items`` in order, collated ``batch_size`` at a time onto ``device``.
+
+    Each batch carries ``index`` (B,) long: its items' positions in ``items``, by which
+    precomputed per-item values (the reference) are looked up.
+    """
+    for start in range(0, len(items), batch_size):
+        chunk = items[start : start + batch_size]
+        batch = method.collate(chunk, pad_token_id)
+        batch["index"] = torch.arange(start, start + len(chunk))
+        yield {key: value.to(device) for key, value in batch.items()}

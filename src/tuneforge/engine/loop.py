@@ -18,7 +18,6 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState
 from transformers import get_scheduler
 
 from tuneforge.config import TrainConfig
@@ -30,7 +29,8 @@ from tuneforge.engine.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from tuneforge.engine.logging import RunLogger, check_trackers, truncate_metrics
+from tuneforge.engine.evaluation import evaluate_loss, finish_metrics
+from tuneforge.engine.logging import RunLogger, truncate_metrics
 from tuneforge.engine.watchdog import Watchdog
 from tuneforge.errors import TuneforgeError
 from tuneforge.methods.base import Batch, ReferenceLogps, TrainingMethod
@@ -59,38 +59,6 @@ class LoopResult:
     state: TrainerState
     losses: list[float]
     interrupted: bool = False
-
-
-def resolve_precision(setting: str) -> str:
-    """accelerate's mixed-precision name: bf16 where the hardware runs it, else fp32 ("no")."""
-    if setting == "fp32":
-        return "no"
-    if torch.cuda.is_available():
-        supported = torch.cuda.is_bf16_supported()
-    else:
-        supported = bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
-        supported = supported or bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
-    if setting == "bf16" and not supported and torch.cuda.is_available():
-        raise TuneforgeError("train.precision: bf16 is not supported by this GPU; use auto or fp32")
-    return "bf16" if supported or setting == "bf16" else "no"
-
-
-def make_accelerator(train: TrainConfig, run_dir: Path) -> Accelerator:
-    """An Accelerator for this run's precision and trackers.
-
-    accelerate keeps its state in a process-wide singleton that refuses a second precision;
-    each stage (a pipeline, a test session) may want its own, so the per-run part is reset
-    while the distributed set-up (PartialState) is kept.
-    """
-    check_trackers(list(train.report_to))
-    AcceleratorState._reset_state(reset_partial_state=False)
-    GradientState._reset_state()
-    return Accelerator(
-        mixed_precision=resolve_precision(train.precision),
-        cpu=not torch.cuda.is_available(),
-        log_with=list(train.report_to) or None,
-        project_dir=str(run_dir),
-    )
 
 
 def accumulate_window(
@@ -131,52 +99,6 @@ def accumulate_window(
         },
         tokens=tokens,
     )
-
-
-@torch.no_grad()
-def evaluate_loss(
-    model: torch.nn.Module,
-    method: TrainingMethod,
-    items: Sequence[Tokenized],
-    *,
-    batch_size: int,
-    pad_token_id: int,
-    accelerator: Accelerator,
-    reference: ReferenceLogps | None = None,
-) -> dict[str, float]:
-    """Mean held-out loss (and method metrics) over ``items``, per unit, without dropout.
-
-    Each batch carries ``index``: the items' positions in ``items`` (for a precomputed
-    ``reference`` of this split).
-    """
-    was_training = model.training
-    model.eval()
-    loss_sum, units = 0.0, 0
-    metric_sums: dict[str, float] = {}
-    for start in range(0, len(items), batch_size):
-        chunk = items[start : start + batch_size]
-        batch = method.collate(chunk, pad_token_id)
-        batch["index"] = torch.arange(start, start + len(chunk))
-        batch = {key: value.to(accelerator.device) for key, value in batch.items()}
-        with accelerator.autocast():
-            output = method.step(model, batch, reference)
-        loss_sum += float(output.loss_sum)
-        units += method.count_units(batch)
-        for name, value in output.metric_sums.items():
-            metric_sums[name] = metric_sums.get(name, 0.0) + float(value)
-    model.train(was_training)
-    result = {"eval_loss": loss_sum / max(units, 1)}
-    result.update({f"eval_{name}": value / max(units, 1) for name, value in metric_sums.items()})
-    return finish_metrics(method, result)
-
-
-def finish_metrics(method: TrainingMethod, record: dict[str, Any]) -> dict[str, Any]:
-    """The method's optional ``finish_metrics`` hook over per-unit means (else unchanged).
-
-    Lets a method log ratios of two sums exactly (KTO: per-class reward means).
-    """
-    finish = getattr(method, "finish_metrics", None)
-    return finish(record) if finish is not None else record
 
 
 @dataclass

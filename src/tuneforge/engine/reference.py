@@ -38,6 +38,7 @@ import torch
 from accelerate import Accelerator
 
 from tuneforge.data.tokenize import Tokenized
+from tuneforge.engine.batches import indexed_batches
 from tuneforge.methods.base import Batch, ReferenceLogps, ReferenceMethod
 
 __all__ = [
@@ -155,11 +156,7 @@ def compute_reference_values(
     """
     collected: dict[str, list[torch.Tensor]] = {}
     with _rng_untouched(), reference_mode(model) as reference:
-        for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
-            batch = method.collate(chunk, pad_token_id)
-            batch["index"] = torch.arange(start, start + len(chunk))
-            batch = {key: value.to(accelerator.device) for key, value in batch.items()}
+        for batch in indexed_batches(method, items, batch_size, pad_token_id, accelerator.device):
             with accelerator.autocast():
                 values = method.reference_values(reference, batch)
             for name, value in values.items():

@@ -75,6 +75,19 @@ def indexed(kto: KTOMethod, items: list, index: list[int]) -> Batch:
     return batch
 
 
+def policy_and_reference_logps(
+    policy: PreTrainedModel, batch: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Policy, policy-KL, reference and reference-KL sequence log-probs of ``batch``, each (B,)."""
+    with torch.no_grad():
+        pol = sequence_logps(policy, batch)
+        pol_kl = sequence_logps(policy, batch, "kl_")
+        with reference_mode(policy) as ref_model:
+            ref = sequence_logps(ref_model, batch)
+            ref_kl = sequence_logps(ref_model, batch, "kl_")
+    return pol, pol_kl, ref, ref_kl
+
+
 def test_registered_and_built_from_config() -> None:
     cfg = parse_config({"method": "kto", "data": {"train": "x.jsonl", "max_length": 77}})
     kto = build_method(cfg)
@@ -90,12 +103,7 @@ def test_step_equals_kto_loss_on_hand_computed_logps(tiny_model: PreTrainedModel
     batch = indexed(kto, ITEMS, [2, 0, 3, 1])
     output = kto.step(policy, batch, reference)
 
-    with torch.no_grad():
-        pol = sequence_logps(policy, batch)
-        pol_kl = sequence_logps(policy, batch, "kl_")
-        with reference_mode(policy) as ref_model:
-            ref = sequence_logps(ref_model, batch)
-            ref_kl = sequence_logps(ref_model, batch, "kl_")
+    pol, pol_kl, ref, ref_kl = policy_and_reference_logps(policy, batch)
     z = (pol_kl - ref_kl).mean().clamp(min=0)
     assert float(z) > 0  # the random adapter moved the policy
     losses, rewards = kto_loss(
@@ -150,12 +158,7 @@ def test_score_weights_scale_each_example_loss_exactly(tiny_model: PreTrainedMod
 
     # The per-example losses, recomputed from the log-probs.
     batch = indexed(kto, ITEMS, order)
-    with torch.no_grad():
-        pol = sequence_logps(policy, batch)
-        pol_kl = sequence_logps(policy, batch, "kl_")
-        with reference_mode(policy) as ref_model:
-            ref = sequence_logps(ref_model, batch)
-            ref_kl = sequence_logps(ref_model, batch, "kl_")
+    pol, pol_kl, ref, ref_kl = policy_and_reference_logps(policy, batch)
     z, _ = kl_reference_point(pol_kl, ref_kl)
     assert float(z) > 0
     losses, _ = kto_loss(pol, ref, batch["desirable"], z)
