@@ -2,12 +2,14 @@
 
 Accepted shapes (DESIGN.md §1):
 
-* SFT: ``{"prompt", "completion"}`` (aliases ``request``/``response``) or ``{"messages": [...]}``;
-  in a conversation every assistant turn is learned from, and it must end with one.
-* DPO/ORPO: ``{"prompt", "chosen", "rejected"}`` or OpenAI's preference format
+Dispatch is on the record kind a method declares (`RecordKind`), never on the method's name.
+
+* SFT kind: ``{"prompt", "completion"}`` (aliases ``request``/``response``) or
+  ``{"messages": [...]}``; in a conversation every assistant turn is learned from, and it must end with one.
+* pair kind (DPO, ORPO): ``{"prompt", "chosen", "rejected"}`` or OpenAI's preference format
   ``{"input": {"messages": [...]}, "preferred_output": [...], "non_preferred_output": [...]}``.
-* KTO: ``{"prompt", "completion", "score"}`` (aliases ``output`` for completion, ``label`` for
-  score); labels come later from ``resolve_kto_labels`` because the threshold depends on all
+* scored kind (KTO): ``{"prompt", "completion", "score"}`` (aliases ``output`` for completion,
+  ``label`` for score); labels come later from ``resolve_kto_labels`` because the threshold depends on all
   scores in the file.
 
 A ``columns`` mapping (the user's field name → tuneforge's) is applied first. Problems name the
@@ -32,44 +34,37 @@ from tuneforge.data.fields import (
 from tuneforge.data.kto_labels import KTOLabelling, resolve_kto_labels
 from tuneforge.data.problems import Problem, json_type_name
 from tuneforge.data.types import (
-    METHODS,
     Example,
     Origin,
     PairExample,
+    RecordKind,
     ScoredExample,
     SFTExample,
 )
 
-__all__ = ["KTOLabelling", "normalise_row", "resolve_kto_labels", "unknown_method_message"]
+__all__ = ["KTOLabelling", "normalise_row", "resolve_kto_labels"]
 
-# Alternative names users bring, per method: tuneforge name -> aliases (DESIGN.md §1).
-ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
-    "sft": {"prompt": ("request",), "completion": ("response",)},
-    "dpo": {},
-    "orpo": {},
-    "kto": {"completion": ("output",), "score": ("label",)},
+# Alternative names users bring, per record kind: tuneforge name -> aliases (DESIGN.md §1).
+ALIASES: dict[RecordKind, dict[str, tuple[str, ...]]] = {
+    RecordKind.SFT: {"prompt": ("request",), "completion": ("response",)},
+    RecordKind.PAIR: {},
+    RecordKind.SCORED: {"completion": ("output",), "score": ("label",)},
 }
 _OPENAI_PAIR = ("input", "preferred_output", "non_preferred_output")
 _TEXT_FIELDS = frozenset({"prompt", "completion", "chosen", "rejected", "messages", *_OPENAI_PAIR})
 
-# The fields each method reads (before aliases); anything else in a row is ignored.
-_FIELDS: dict[str, frozenset[str]] = {
-    "sft": frozenset({"prompt", "completion", "messages"}),
-    "dpo": frozenset({"prompt", "chosen", "rejected", *_OPENAI_PAIR}),
-    "orpo": frozenset({"prompt", "chosen", "rejected", *_OPENAI_PAIR}),
-    "kto": frozenset({"prompt", "completion", "score"}),
+# The fields each kind reads (before aliases); anything else in a row is ignored.
+_FIELDS: dict[RecordKind, frozenset[str]] = {
+    RecordKind.SFT: frozenset({"prompt", "completion", "messages"}),
+    RecordKind.PAIR: frozenset({"prompt", "chosen", "rejected", *_OPENAI_PAIR}),
+    RecordKind.SCORED: frozenset({"prompt", "completion", "score"}),
 }
-
-
-def unknown_method_message(method: str) -> str:
-    """The error shown for a method name tuneforge does not know."""
-    return f"unknown method '{method}'; choose one of {', '.join(METHODS)}"
 
 
 class _Row:
     """A row after ``columns`` and aliases, remembering each field's name in the user's file."""
 
-    def __init__(self, data: dict[str, Any], method: str, columns: dict[str, str]) -> None:
+    def __init__(self, data: dict[str, Any], kind: RecordKind, columns: dict[str, str]) -> None:
         self.original = list(data)
         self.columns = columns
         self.values: dict[str, Any] = {k: v for k, v in data.items() if k not in columns}
@@ -79,7 +74,7 @@ class _Row:
             if theirs in data:
                 self.values[ours] = data[theirs]
                 self.source[ours] = theirs
-        self.aliases = ALIASES[method]
+        self.aliases = ALIASES[kind]
         self.alias_clashes: list[tuple[str, str]] = []
         for ours, alternatives in self.aliases.items():
             for alias in alternatives:
@@ -98,22 +93,22 @@ class _Row:
         """The field's name as the user wrote it."""
         return self.source.get(name, name)
 
-    def missing_message(self, name: str, method: str, *, alternative: str = "") -> str:
+    def missing_message(self, name: str, kind: RecordKind, *, alternative: str = "") -> str:
         """``missing required field 'x'`` plus the most useful hint we can give.
 
         In order: a ``columns:`` rename that found nothing, a near-miss field name (a typo),
-        a row that belongs to another method, else the fields the row does have.
+        a row that belongs to another kind of method, else the fields the row does have.
         """
         message = f"missing required field '{name}'{alternative}"
         renamed = [theirs for theirs, ours in self.columns.items() if ours == name]
         if renamed:
             return f"{message} (columns: maps '{renamed[0]}' to it, but the row has no such field)"
-        used = _FIELDS[method] | {a for group in self.aliases.values() for a in group}
+        used = _FIELDS[kind] | {a for group in self.aliases.values() for a in group}
         unknown = [k for k in self.original if k not in used and k not in self.columns]
         typo = near_miss([name, *self.aliases.get(name, ())], unknown)
         if typo is not None:
             return f"{message} (found '{typo}' — a typo? use columns: to rename)"
-        hint = _method_hint(self.values, method)
+        hint = _method_hint(self.values, kind)
         if hint:
             return message + hint
         if not self.original:
@@ -123,16 +118,16 @@ class _Row:
         return f"{message}; the row has {shown}{more}"
 
 
-def _method_hint(values: dict[str, Any], method: str) -> str:
-    """Point at --method when the row clearly belongs to another method."""
-    if method in ("dpo", "orpo"):
+def _method_hint(values: dict[str, Any], kind: RecordKind) -> str:
+    """Point at --method when the row clearly belongs to another kind of method."""
+    if kind is RecordKind.PAIR:
         if "score" in values or "label" in values:
             return " (this looks like KTO data: prompt, completion, score; check --method)"
         if any(name in values for name in ("messages", "completion", "response")):
             return " (this looks like SFT data; check --method)"
-    elif method in ("sft", "kto") and ("chosen" in values or "preferred_output" in values):
+    elif kind is not RecordKind.PAIR and ("chosen" in values or "preferred_output" in values):
         return " (this looks like DPO/ORPO preference pairs; check --method)"
-    elif method == "kto" and "messages" in values:
+    elif kind is RecordKind.SCORED and "messages" in values:
         return " (KTO needs prompt, completion and score, not a conversation)"
     return ""
 
@@ -140,7 +135,7 @@ def _method_hint(values: dict[str, Any], method: str) -> str:
 def normalise_row(
     data: dict[str, Any],
     *,
-    method: str,
+    kind: RecordKind,
     origin: Origin,
     columns: dict[str, str] | None = None,
     text_cells: bool = False,
@@ -150,9 +145,7 @@ def normalise_row(
     ``text_cells`` marks rows from CSV, where every value is text: a chat list may be given
     as JSON text and a KTO score as ``true``/``0.8``.
     """
-    if method not in METHODS:
-        raise ValueError(unknown_method_message(method))
-    row = _Row(data, method, columns or {})
+    row = _Row(data, kind, columns or {})
     out = Collector(origin)
     for ours, alias in row.alias_clashes:
         out.warning(alias, f"both '{ours}' and its alias '{alias}' are present; using '{ours}'")
@@ -161,21 +154,17 @@ def normalise_row(
             row.values[name] = parse_cell(row.values[name])
         if isinstance(row.values.get("score"), str):
             row.values["score"] = parse_text_score(row.values["score"])
-    if method == "sft":
-        example: Example | None = _sft(row, out)
-    elif method == "kto":
-        example = _kto(row, out)
-    else:
-        example = _pair(row, method, out)
+    normalise = {RecordKind.SFT: _sft, RecordKind.PAIR: _pair, RecordKind.SCORED: _scored}[kind]
+    example: Example | None = normalise(row, out)
     return (None if out.failed else example), out.problems
 
 
-def _required(row: _Row, names: tuple[str, ...], method: str, out: Collector) -> bool:
+def _required(row: _Row, names: tuple[str, ...], kind: RecordKind, out: Collector) -> bool:
     """Report each missing field; True when all are present."""
     ok = True
     for name in names:
         if not row.has(name):
-            out.error(name, row.missing_message(name, method))
+            out.error(name, row.missing_message(name, kind))
             ok = False
     return ok
 
@@ -188,9 +177,9 @@ def _sft(row: _Row, out: Collector) -> SFTExample | None:
         # Neither shape: name both fields, and the conversation alternative.
         alternative = " (or 'messages' for a chat conversation)"
         for name in ("prompt", "completion"):
-            out.error(name, row.missing_message(name, "sft", alternative=alternative))
+            out.error(name, row.missing_message(name, RecordKind.SFT, alternative=alternative))
         return None
-    if not _required(row, ("prompt", "completion"), "sft", out):
+    if not _required(row, ("prompt", "completion"), RecordKind.SFT, out):
         return None
     prompt = check_text(row.values["prompt"], row.where("prompt"), out, reply=False)
     completion = check_text(row.values["completion"], row.where("completion"), out, reply=True)
@@ -224,11 +213,11 @@ def _conversation(value: Any, where: str, out: Collector) -> list[dict[str, str]
     return messages
 
 
-def _pair(row: _Row, method: str, out: Collector) -> PairExample | None:
+def _pair(row: _Row, out: Collector) -> PairExample | None:
     openai = not row.has("chosen") and not row.has("rejected")
     if openai and any(row.has(name) for name in _OPENAI_PAIR):
-        return _openai_pair(row, method, out)
-    if not _required(row, ("prompt", "chosen", "rejected"), method, out):
+        return _openai_pair(row, out)
+    if not _required(row, ("prompt", "chosen", "rejected"), RecordKind.PAIR, out):
         return None
     prompt = check_text(row.values["prompt"], row.where("prompt"), out, reply=False)
     chosen = check_text(row.values["chosen"], row.where("chosen"), out, reply=True)
@@ -243,9 +232,9 @@ def _pair(row: _Row, method: str, out: Collector) -> PairExample | None:
     return PairExample(out.origin, prompt=prompt, chosen=chosen, rejected=rejected)
 
 
-def _openai_pair(row: _Row, method: str, out: Collector) -> PairExample | None:
+def _openai_pair(row: _Row, out: Collector) -> PairExample | None:
     """OpenAI's preference format: prompt = input.messages, replies = the assistant lists."""
-    if not _required(row, _OPENAI_PAIR, method, out):
+    if not _required(row, _OPENAI_PAIR, RecordKind.PAIR, out):
         return None
     where = row.where("input")
     value = row.values["input"]
@@ -285,8 +274,8 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _kto(row: _Row, out: Collector) -> ScoredExample | None:
-    if not _required(row, ("prompt", "completion", "score"), "kto", out):
+def _scored(row: _Row, out: Collector) -> ScoredExample | None:
+    if not _required(row, ("prompt", "completion", "score"), RecordKind.SCORED, out):
         return None
     prompt = check_text(row.values["prompt"], row.where("prompt"), out, reply=False)
     completion = check_text(row.values["completion"], row.where("completion"), out, reply=True)

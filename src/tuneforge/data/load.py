@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tuneforge.data.formats import normalise_row, resolve_kto_labels, unknown_method_message
+from tuneforge.data.formats import KTOLabelling, normalise_row, resolve_kto_labels
 from tuneforge.data.kto_unpair import looks_paired, unpair
 from tuneforge.data.problems import Problem, sort_problems
 from tuneforge.data.readers import SUPPORTED_SUFFIXES, RawRow, RawRows, read_rows
-from tuneforge.data.types import METHODS, Example, Origin, PairExample, ScoredExample
+from tuneforge.data.types import Example, Origin, PairExample, RecordKind, ScoredExample
 from tuneforge.errors import DataError
 
 __all__ = [
@@ -23,7 +23,9 @@ __all__ = [
     "RawRow",
     "RawRows",
     "collect_examples",
+    "label_scored",
     "load_examples",
+    "load_labelled",
     "read_rows",
 ]
 
@@ -40,7 +42,7 @@ class Collected:
     raw_rows: list[RawRow] = field(default_factory=list)
     """Rows that parsed as objects, in file order (for duplicate detection)."""
     unpaired: bool = False
-    """True when preference pairs were read for KTO, each as two scored examples."""
+    """True when preference pairs were read as scored data, each as two scored examples."""
 
     @property
     def errors(self) -> list[Problem]:
@@ -50,29 +52,29 @@ class Collected:
 
 def collect_examples(
     path: Path | str,
-    method: str,
+    kind: RecordKind,
     *,
     columns: dict[str, str] | None = None,
     name: str | None = None,
 ) -> Collected:
-    """Read ``path`` and normalise every row for ``method``; problems are collected, not raised.
+    """Read ``path`` and normalise every row as ``kind``; problems are collected, not raised.
 
-    KTO records come back unlabelled (``desirable`` None): the threshold depends on every score,
-    so apply ``resolve_kto_labels`` to the whole list. A file of preference pairs read for KTO
-    gives two records per pair (chosen: score true, rejected: score false).
+    Scored records come back unlabelled (``desirable`` None): the threshold depends on every
+    score, so apply ``resolve_kto_labels`` to the whole list. A file of preference pairs read as
+    scored data gives two records per pair (chosen: score true, rejected: score false).
     """
-    if method not in METHODS:
-        raise ValueError(unknown_method_message(method))
     raw = read_rows(path, name=name)
     file_name = str(path) if name is None else name
     result = Collected(file_name, problems=list(raw.problems), records=raw.records)
     result.raw_rows = raw.rows
-    # Preference pairs given to KTO are read as pairs, then unpaired (data/kto_unpair.py).
-    result.unpaired = method == "kto" and looks_paired([r.data for r in raw.rows], columns)
+    # Preference pairs given as scored data are read as pairs, then unpaired (kto_unpair.py).
+    result.unpaired = kind is RecordKind.SCORED and looks_paired(
+        [r.data for r in raw.rows], columns
+    )
     for row in raw.rows:
         example, problems = normalise_row(
             row.data,
-            method="dpo" if result.unpaired else method,
+            kind=RecordKind.PAIR if result.unpaired else kind,
             origin=Origin(file_name, row.line),
             columns=columns,
             text_cells=raw.text_cells,
@@ -88,20 +90,32 @@ def collect_examples(
 
 def load_examples(
     path: Path | str,
-    method: str,
+    kind: RecordKind,
     *,
     columns: dict[str, str] | None = None,
-    kto_threshold: float | None = None,
+    score_threshold: float | None = None,
 ) -> list[Example]:
-    """Load and validate ``path`` for ``method``; KTO records come back labelled.
+    """Load and validate ``path`` as ``kind``; scored records come back labelled.
 
-    Raises ``DataError`` listing every error as ``FILE:LINE: field: message`` when any row is
-    unusable (training on a silently filtered file would hide the user's mistakes), or when no
-    example is left, e.g. every KTO score equals the threshold.
+    ``score_threshold`` is the threshold rule's explicit value (None: chosen from this file's
+    scores; to label a held-out file like its train file, pass the train file's threshold,
+    as `data.splits.load_splits` does). Raises ``DataError`` listing every error as
+    ``FILE:LINE: field: message`` when any row is unusable (training on a silently filtered
+    file would hide the user's mistakes), or when no example is left, e.g. every score equals
+    the threshold.
     """
-    if method not in METHODS:
-        raise DataError(unknown_method_message(method))
-    collected = collect_examples(path, method, columns=columns)
+    return load_labelled(path, kind, columns=columns, score_threshold=score_threshold)[0]
+
+
+def load_labelled(
+    path: Path | str,
+    kind: RecordKind,
+    *,
+    columns: dict[str, str] | None = None,
+    score_threshold: float | None = None,
+) -> tuple[list[Example], float | None]:
+    """`load_examples`, plus the threshold that labelled scored records (None otherwise)."""
+    collected = collect_examples(path, kind, columns=columns)
     errors = collected.errors
     if errors:
         count = f"{len(errors)} error" + ("s" if len(errors) != 1 else "")
@@ -110,14 +124,21 @@ def load_examples(
             f"{collected.name} cannot be used ({count}; `tuneforge check` shows them with "
             f"warnings and statistics):\n{lines}"
         )
-    examples = collected.examples
-    if method == "kto":
-        scored = [ex for ex in examples if isinstance(ex, ScoredExample)]
-        labelling = resolve_kto_labels(scored, kto_threshold)
-        examples = list(labelling.examples)
-        if not examples:
-            raise DataError(
-                f"{collected.name}: score: every example is neutral ({labelling.rule}); "
-                "set kto.threshold so that some scores fall on each side"
-            )
-    return examples
+    if kind is not RecordKind.SCORED:
+        return collected.examples, None
+    labelling = label_scored(collected.examples, score_threshold, collected.name)
+    return list(labelling.examples), labelling.threshold
+
+
+def label_scored(
+    examples: list[Example], threshold: float | None, name: str
+) -> KTOLabelling:
+    """The threshold rule applied to scored records; DataError when every one is neutral."""
+    scored = [ex for ex in examples if isinstance(ex, ScoredExample)]
+    labelling = resolve_kto_labels(scored, threshold)
+    if not labelling.examples:
+        raise DataError(
+            f"{name}: score: every example is neutral ({labelling.rule}); "
+            "set kto.threshold so that some scores fall on each side"
+        )
+    return labelling

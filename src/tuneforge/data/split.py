@@ -1,8 +1,13 @@
-"""The automatic held-out split: deterministic, order-independent, hash-based.
+"""Train and held-out records of a stage, computed in one place for training and evaluation.
 
-Each record lands in the eval split when the hash of its content falls below the eval
-fraction, so the same record is held out on every run, whatever the file order, and adding
-rows to the file never moves an existing row between splits.
+`load_splits` reads the train file and the held-out set (``data.eval``, or the automatic split
+of the train file) and labels scored records with ONE threshold, the one the train file's
+scores give (or the config's), so training and evaluation label every example the same way.
+
+The automatic held-out split is deterministic, order-independent and hash-based: each record
+lands in the eval split when the hash of its content falls below the eval fraction, so the
+same record is held out on every run, whatever the file order, and adding rows to the file
+never moves an existing row between splits.
 """
 
 from __future__ import annotations
@@ -10,10 +15,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
-from typing import Any
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from tuneforge.data.types import Example
+from tuneforge.data.load import load_examples, load_labelled
+from tuneforge.data.types import Example, RecordKind
+
+if TYPE_CHECKING:
+    from tuneforge.config import TuneforgeConfig
+
+#: The frozen held-out split a training run writes into its run directory.
+HELD_OUT_FILE = "eval.jsonl"
 
 
 def example_to_row(example: Example) -> dict[str, Any]:
@@ -52,3 +65,65 @@ def split_examples(
 def rows_to_jsonl(examples: Sequence[Example]) -> str:
     """JSONL text of the records, one object per line."""
     return "".join(json.dumps(example_to_row(e), ensure_ascii=False) + "\n" for e in examples)
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a stage's records come from and how they are read (the config's ``data:``)."""
+
+    train: str
+    kind: RecordKind
+    eval: str | None = None
+    eval_split: float = 0.1
+    columns: dict[str, str] | None = None
+    score_threshold: float | None = None
+    """The explicit threshold of a scored-kind method (None: chosen from the train scores)."""
+
+    @classmethod
+    def of(cls, cfg: TuneforgeConfig) -> DataSource:
+        """The data source of a config: its ``data:`` section and its method's record kind."""
+        return cls(
+            train=cfg.data.train,
+            kind=cfg.method_spec.record_kind,
+            eval=cfg.data.eval,
+            eval_split=cfg.data.eval_split,
+            columns=dict(cfg.columns) or None,
+            score_threshold=getattr(cfg.method_config, "threshold", None),
+        )
+
+
+@dataclass
+class Splits:
+    """The train records and the held-out records of a stage."""
+
+    train: list[Example]
+    held_out: list[Example]
+    held_out_source: str
+    """Where the held-out records came from, in words (a file, or the automatic split)."""
+    score_threshold: float | None = None
+    """The threshold that labelled scored records on both sides (None: bools, or not scored)."""
+
+
+def load_splits(source: DataSource, *, frozen_held_out: Path | None = None) -> Splits:
+    """Train and held-out records; scored records on both sides labelled by one threshold.
+
+    The held-out set is ``source.eval`` when given; else ``frozen_held_out`` when that file
+    exists (the split a training run froze in its run directory); else the hash-based split
+    of the train file. Raises DataError for unusable files (see `load_examples`).
+    """
+    train, threshold = load_labelled(
+        source.train, source.kind, columns=source.columns, score_threshold=source.score_threshold
+    )
+    if source.eval is not None:
+        held_out = load_examples(
+            source.eval, source.kind, columns=source.columns, score_threshold=threshold
+        )
+        return Splits(train, held_out, source.eval, threshold)
+    train, split_off = split_examples(train, source.eval_split)
+    if frozen_held_out is not None and frozen_held_out.is_file():
+        # Written in tuneforge's own field names: no columns mapping applies.
+        held_out = load_examples(frozen_held_out, source.kind, score_threshold=threshold)
+        return Splits(train, held_out, str(frozen_held_out), threshold)
+    described = f"{source.train} (automatic {source.eval_split:.0%} split)"
+    return Splits(train, split_off, described, threshold)
+

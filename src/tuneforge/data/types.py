@@ -7,13 +7,30 @@ A text field is either a plain string or a list of OpenAI-style chat messages
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from enum import Enum
 
 Message = dict[str, str]
 Text = str | list[Message]
-Method = Literal["sft", "dpo", "orpo", "kto"]
-METHODS: tuple[str, ...] = ("sft", "dpo", "orpo", "kto")
 CHAT_ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
+
+
+class RecordKind(str, Enum):
+    """The shape of the records a method learns from; data handling dispatches on it.
+
+    Each method declares its kind in its ``MethodSpec`` (``methods/``), so nothing below the
+    methods needs to know their names.
+    """
+
+    # The value "sft" is the kind's name in eval.json and messages, not a method name.
+    SFT = "sft"
+    """A request and a good response, or a conversation (`SFTExample`)."""
+    PAIR = "pair"
+    """A prompt with a chosen and a rejected response (`PairExample`)."""
+    SCORED = "scored"
+    """One response with a score, labelled desirable or not by a threshold (`ScoredExample`)."""
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)

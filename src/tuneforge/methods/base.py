@@ -1,6 +1,11 @@
-"""What a training method plugs into the one training loop.
+"""What a training method is: its spec (for the config and the data) and its training plug-in.
 
-A method turns tokenised records into a batch of tensors, says how many loss units (label
+`MethodSpec` is what the rest of tuneforge knows about a method without naming it: the config
+section it reads, the kind of record it learns from (data handling dispatches on that), its
+default learning rates, and how to build its `TrainingMethod` for a config. The registry
+(``methods/__init__.py``) maps each method name to its spec.
+
+A training method turns tokenised records into a batch of tensors, says how many loss units (label
 tokens for SFT, examples for preference methods) a batch holds, and computes the loss *sum*
 over those units. The engine divides by the units of the whole accumulation window, so a
 batch of 4 gives exactly the gradients of 4 micro-batches of 1.
@@ -8,17 +13,21 @@ batch of 4 gives exactly the gradients of 4 micro-batches of 1.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from tuneforge.data.types import RecordKind
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel
 
+    from tuneforge.config import Section, TuneforgeConfig
     from tuneforge.data.tokenize import Tokenized
 
 Batch = dict[str, "torch.Tensor"]
+SectionT = TypeVar("SectionT", bound="Section")
 
 
 @dataclass
@@ -95,3 +104,56 @@ class ReferenceMethod(TrainingMethod, Protocol):
     def reference_values(self, model: torch.nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
         """Per-example reference values of ``batch`` under ``model``, each (B,)."""
         ...
+
+
+@dataclass(frozen=True)
+class DefaultLR:
+    """Learning rates used when ``train.lr`` is not set, by adapter kind.
+
+    LoRA updates a small low-rank delta and needs roughly 10x the full fine-tuning rate.
+    """
+
+    lora: float
+    full: float
+
+    def for_adapter(self, *, lora: bool) -> float:
+        """The rate for a LoRA run (``lora=True``) or a full fine-tune."""
+        return self.lora if lora else self.full
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """Everything tuneforge needs to know about a method, declared by the method's module.
+
+    ``name`` is the config's ``method:`` value and the name of its section in the file;
+    ``section`` the pydantic model of that section (derived from ``tuneforge.config.Section``);
+    ``record_kind`` the records it learns from (what ``tuneforge check`` and loading expect);
+    ``build(config)`` the `TrainingMethod` for a validated config. ``check_config(config)``,
+    when set, checks rules across sections (e.g. a batch size the loss needs) and raises
+    ValueError with a message that starts with the offending key's path. A scored-kind
+    method's section has a ``threshold`` (None: automatic) that splits desirable from
+    undesirable scores.
+    """
+
+    name: str
+    section: type[Section]
+    record_kind: RecordKind
+    default_lr: DefaultLR
+    build: Callable[[TuneforgeConfig], TrainingMethod]
+    check_config: Callable[[TuneforgeConfig], None] | None = None
+    summary: str = ""
+
+
+def section_of(config: TuneforgeConfig, section_type: type[SectionT]) -> SectionT:
+    """The selected method's section of ``config``, checked to be a ``section_type``.
+
+    Raises TypeError when the config selects a method with another section (a method built
+    from the wrong config).
+    """
+    section = config.method_config
+    if not isinstance(section, section_type):
+        raise TypeError(
+            f"method {config.method!r} has a {type(section).__name__} section, "
+            f"not {section_type.__name__}"
+        )
+    return section

@@ -27,13 +27,21 @@ TRL's per-class means by `KTOMethod.finish_metrics`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import torch
+from pydantic import Field
 
-from tuneforge.config import KTOSection, TuneforgeConfig
-from tuneforge.data.types import Example
-from tuneforge.methods.base import Batch, ReferenceLogps, StepOutput
+from tuneforge.config.section import Section
+from tuneforge.data.types import Example, RecordKind
+from tuneforge.methods.base import (
+    Batch,
+    DefaultLR,
+    MethodSpec,
+    ReferenceLogps,
+    StepOutput,
+    section_of,
+)
 from tuneforge.methods.kto_data import apply_score_weights, balance_weights, collate_scored
 from tuneforge.methods.kto_logps import sequence_logp_sums
 from tuneforge.methods.kto_loss import KTOLossType, kl_reference_point, kto_loss
@@ -41,6 +49,7 @@ from tuneforge.methods.kto_loss import KTOLossType, kl_reference_point, kto_loss
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
+    from tuneforge.config import TuneforgeConfig
     from tuneforge.data.tokenize import Tokenized
 
 __all__ = [
@@ -51,6 +60,30 @@ __all__ = [
     "kl_reference_point",
     "kto_loss",
 ]
+
+class KTOSection(Section):
+    """Kahneman-Tversky Optimisation settings."""
+
+    beta: float = Field(0.1, gt=0)
+    desirable_weight: float = Field(1.0, gt=0)
+    undesirable_weight: float = Field(1.0, gt=0)
+    threshold: float | None = Field(None, description="Scores above this are desirable.")
+    loss_type: Literal["kto", "apo_zero_unpaired"] = "kto"
+    score_weighting: bool = Field(
+        False, description="Weight each example by its score's distance from the threshold."
+    )
+    auto_weights: bool = Field(
+        False, description="Set desirable/undesirable weights to balance the classes."
+    )
+    precompute_ref: bool = Field(
+        True, description="Reference log-probs of the examples computed once upfront."
+    )
+
+    @property
+    def needs_kl(self) -> bool:
+        """True when the loss uses the KL reference point (estimated within a micro-batch)."""
+        return self.loss_type == "kto"
+
 
 #: Per-class sums emitted by `KTOMethod.step` → the count they are averaged over.
 _CLASS_MEANS = {
@@ -276,4 +309,34 @@ class KTOMethod:
 
 def build(config: TuneforgeConfig) -> KTOMethod:
     """The KTO method for a config (its ``kto:`` section, the length limit, LoRA or not)."""
-    return KTOMethod(config.kto, max_length=config.data.max_length, uses_lora=config.uses_lora)
+    return KTOMethod(
+        section_of(config, KTOSection),
+        max_length=config.data.max_length,
+        uses_lora=config.uses_lora,
+    )
+
+
+def check_config(config: TuneforgeConfig) -> None:
+    """KTO's KL estimate pairs each prompt with another example's completion in the batch."""
+    section = section_of(config, KTOSection)
+    if section.needs_kl and config.train.batch_size < 2:
+        raise ValueError(
+            f"train.batch_size: must be at least 2 for method {config.method} (got "
+            f"{config.train.batch_size}): KTO estimates its KL reference point from mismatched "
+            "pairs inside each micro-batch (each prompt with another example's completion), "
+            "which needs two examples; raise train.batch_size (train.grad_accum does not "
+            "help: it adds micro-batches, not examples per micro-batch), or set "
+            "kto.loss_type: apo_zero_unpaired, which has no KL term"
+        )
+
+
+#: Like DPO, KTO moves an SFT-quality policy gently: 5e-7 for full fine-tuning, LoRA ~100x.
+SPEC = MethodSpec(
+    name="kto",
+    section=KTOSection,
+    record_kind=RecordKind.SCORED,
+    default_lr=DefaultLR(lora=5e-5, full=5e-7),
+    build=build,
+    check_config=check_config,
+    summary="Kahneman-Tversky optimisation on single replies with a score or thumbs",
+)

@@ -19,16 +19,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import torch
 
-from tuneforge.config import KTOSection
 from tuneforge.data.check_rules import KTO_RATIO_RANGE, kto_balance, kto_weights
 from tuneforge.data.collate import pad_right
 from tuneforge.data.kto_labels import resolve_kto_labels
 from tuneforge.data.tokenize import IGNORE_INDEX, Tokenized, TokenizedScored
 from tuneforge.data.types import Example, Origin, ScoredExample
 from tuneforge.methods.base import Batch
+
+if TYPE_CHECKING:
+    from tuneforge.methods.kto import KTOSection
 
 __all__ = [
     "ClassWeights",

@@ -27,14 +27,24 @@ from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
-from tuneforge.config import ORPOSection, TuneforgeConfig
-from tuneforge.methods.base import Batch, ReferenceLogps, StepOutput
+from tuneforge.config.section import Section
+from tuneforge.data.types import RecordKind
+from tuneforge.methods.base import (
+    Batch,
+    DefaultLR,
+    MethodSpec,
+    ReferenceLogps,
+    StepOutput,
+    section_of,
+)
 from tuneforge.methods.preference import collate_pairs, count_pairs, pair_logps, pair_tokens
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
+    from tuneforge.config import TuneforgeConfig
     from tuneforge.data.tokenize import Tokenized
 
 __all__ = ["ORPOMethod", "ORPOSection", "build", "log1mexp", "odds_ratio_loss"]
@@ -42,6 +52,16 @@ __all__ = ["ORPOMethod", "ORPOSection", "build", "log1mexp", "odds_ratio_loss"]
 #: log(1 - exp(x)) is -inf at x = 0 (a reply of probability 1); mean log-probs are clamped
 #: just below 0 so that the odds stay finite. Far below any value seen in practice.
 _MAX_MEAN_LOGP = -1e-7
+
+
+class ORPOSection(Section):
+    """Odds-Ratio Preference Optimisation settings (see ``methods/orpo.py``)."""
+
+    beta: float = Field(0.1, gt=0, description="Weight of the odds-ratio term against the NLL.")
+    nll_on_prompt: bool = Field(
+        False, description="NLL on the prompt tokens too, as TRL does; default: the reply only."
+    )
+
 
 
 def log1mexp(x: torch.Tensor) -> torch.Tensor:
@@ -154,4 +174,15 @@ class ORPOMethod:
 
 def build(config: TuneforgeConfig) -> ORPOMethod:
     """The ORPO method for a config (its ``orpo:`` section)."""
-    return ORPOMethod(config.orpo)
+    return ORPOMethod(section_of(config, ORPOSection))
+
+
+#: ORPO carries an NLL term and sits between SFT and DPO (the ORPO paper: 8e-6 full).
+SPEC = MethodSpec(
+    name="orpo",
+    section=ORPOSection,
+    record_kind=RecordKind.PAIR,
+    default_lr=DefaultLR(lora=1e-4, full=8e-6),
+    build=build,
+    summary="odds-ratio preference optimisation on pairs, no reference model",
+)

@@ -13,19 +13,37 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
+from pydantic import Field
 
-from tuneforge.config import SFTSection, TuneforgeConfig
+from tuneforge.config.section import Section
 from tuneforge.data.collate import model_inputs, pack_sft, pad_sft
 from tuneforge.data.tokenize import IGNORE_INDEX, TokenizedSFT
-from tuneforge.methods.base import Batch, ReferenceLogps, StepOutput
+from tuneforge.data.types import RecordKind
+from tuneforge.methods.base import (
+    Batch,
+    DefaultLR,
+    MethodSpec,
+    ReferenceLogps,
+    StepOutput,
+    section_of,
+)
 from tuneforge.methods.logps import model_token_logps, token_logps
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
+    from tuneforge.config import TuneforgeConfig
     from tuneforge.data.tokenize import Tokenized
 
 __all__ = ["SFTMethod", "SFTSection", "build", "sft_token_losses"]
+
+
+class SFTSection(Section):
+    """Supervised fine-tuning settings."""
+
+    packing: bool = False
+    completion_only: bool = Field(True, description="Loss on the response tokens only.")
+
 
 
 def sft_token_losses(
@@ -108,4 +126,15 @@ class SFTMethod:
 
 def build(config: TuneforgeConfig) -> SFTMethod:
     """The SFT method for a config (its ``sft:`` section)."""
-    return SFTMethod(config.sft)
+    return SFTMethod(section_of(config, SFTSection))
+
+
+#: Common SFT recipes use 2e-5 for full fine-tuning; LoRA's low-rank delta needs about 10x.
+SPEC = MethodSpec(
+    name="sft",
+    section=SFTSection,
+    record_kind=RecordKind.SFT,
+    default_lr=DefaultLR(lora=2e-4, full=2e-5),
+    build=build,
+    summary="supervised fine-tuning on a request and a good response",
+)

@@ -9,8 +9,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tuneforge.data.lint.checker import SCORES_KEY
+
 if TYPE_CHECKING:
-    from tuneforge.data.check import CheckReport
+    from tuneforge.data.lint.checker import CheckReport
 
 BAR_WIDTH = 30
 
@@ -69,7 +71,7 @@ def _summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         ]
     for label, count in (summary.get("labels") or {}).items():
         rows.append((f"label {label!r}", str(count)))
-    kto = summary.get("kto")
+    kto = summary.get(SCORES_KEY)
     if kto:
         rows += [
             ("desirable", str(kto["desirable"])),

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from tuneforge.config_errors import Loc, accepts_free_string, annotation_at, yaml_load
+from tuneforge.config.diagnostics import Loc, accepts_free_string, annotation_at, yaml_load
 from tuneforge.errors import ConfigError
 
 #: Fields holding file paths: resolved against the config's folder when loaded from a file.

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from tuneforge.config_base import Section as _Section
+from tuneforge.config.section import Section as _Section
 
 
 class CheckRule(_Section):

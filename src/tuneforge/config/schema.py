@@ -1,0 +1,230 @@
+"""The run config's schema: the shared sections, and the whole file built from the method registry.
+
+A file with only ``method:`` and ``data.train:`` is a complete config; every other setting has
+a default chosen to work well on a few hundred examples. The per-method sections (``sft:``,
+``dpo:``, ...) are not written here: each method module under ``methods/`` declares its own
+section, record kind and default learning rates in its `MethodSpec`, and `config_model` builds
+the file's model from a registry of those specs. `TuneforgeConfig` is the base every built
+model derives from, and the type the rest of the code works with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field, create_model, field_validator, model_validator
+
+from tuneforge.config.eval import EvalConfig
+from tuneforge.config.section import Section as _Section
+
+if TYPE_CHECKING:
+    from tuneforge.methods.base import MethodSpec
+
+__all__ = [
+    "DataConfig",
+    "LoraConfig",
+    "TrainConfig",
+    "TuneforgeConfig",
+    "config_model",
+    "default_config_model",
+]
+
+ColumnTarget = Literal["prompt", "completion", "chosen", "rejected", "score", "messages"]
+Tracker = Literal["tensorboard", "wandb", "mlflow"]
+
+#: Shared sections that an empty YAML value (``train:`` with everything commented out) means
+#: "defaults"; the method sections are added from the registry.
+_SHARED_SECTIONS = ("data", "train", "eval")
+#: Top-level keys a method name must not take.
+_RESERVED = frozenset({"method", "model", "output", "data", "columns", "lora", "train", "eval"})
+
+
+class DataConfig(_Section):
+    """Where the examples are and how they are turned into tokens."""
+
+    train: str = Field(min_length=1, description="Training data file (or dataset id).")
+    eval: str | None = Field(None, description="Held-out file; default: split from train.")
+    eval_split: float = Field(0.1, ge=0, le=0.5, description="Fraction held out; 0 disables.")
+    max_length: int = Field(1024, gt=0, description="Max tokens per example.")
+    chat_template: bool = Field(True, description="Render text through the chat template.")
+    system_prompt: str | None = Field(None, description="System turn added to every prompt.")
+
+
+class LoraConfig(_Section):
+    """LoRA adapter settings; ``lora: null`` in YAML means full fine-tuning."""
+
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+
+    @field_validator("target_modules", mode="before")
+    @classmethod
+    def _check_targets(cls, value: Any) -> Any:
+        """Accept ``all-linear`` or a non-empty list of module names, with a clear message."""
+        if value == "all-linear":
+            return value
+        if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+            return value
+        raise ValueError(f"must be 'all-linear' or a list of module names (got {value!r})")
+
+
+class TrainConfig(_Section):
+    """Optimisation loop settings."""
+
+    lr: float | None = Field(None, gt=0, description="None: the method's default (its MethodSpec).")
+    epochs: float = Field(3, gt=0)
+    max_steps: int | None = Field(None, ge=1, description="Overrides epochs when set.")
+    batch_size: int = Field(4, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    scheduler: Literal["linear", "cosine", "constant"] = "cosine"
+    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, ge=0, description="0 disables clipping.")
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    gradient_checkpointing: bool = False
+    seed: int = 42
+    logging_steps: int = Field(5, ge=1)
+    eval_steps: int | None = Field(None, ge=1, description="None: evaluate at each epoch end.")
+    save_steps: int | None = Field(None, ge=1, description="None: save at the end only.")
+    save_total_limit: int | None = Field(2, ge=1, description="Checkpoints kept; None: all.")
+    report_to: list[Tracker] = Field(default_factory=list)
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _one_tracker(cls, value: Any) -> Any:
+        """Allow a single tracker name, and ``none`` for no tracker."""
+        if value is None or value == "none":
+            return []
+        return [value] if isinstance(value, str) else value
+
+
+class TuneforgeConfig(_Section):
+    """One training stage: the whole YAML file.
+
+    The base of every model `config_model` builds: the built model adds one section per
+    registered method (``sft:``, ``dpo:``...) and narrows ``method`` to the registered names.
+    ``method`` selects which section applies (`method_config`); the others keep their
+    defaults and are ignored.
+    """
+
+    #: The method specs this config model was built from (`config_model`).
+    registry: ClassVar[Mapping[str, MethodSpec]] = MappingProxyType({})
+
+    method: str = Field(description="The training method; see `tuneforge.methods`.")
+    model: str = Field("embedded", description="Hub id, local folder, or 'embedded'.")
+    output: str | None = Field(None, description="Run directory; default runs/<method>-<name>.")
+    data: DataConfig
+    columns: dict[str, ColumnTarget] = Field(
+        default_factory=dict, description="Your field name → tuneforge field name."
+    )
+    lora: LoraConfig | None = Field(default_factory=LoraConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        """An absent ``data`` or an empty section means its defaults (``lora: null`` excepted)."""
+        if isinstance(data, Mapping):
+            data = dict(data)
+            for name in (*_SHARED_SECTIONS, *cls.registry):
+                if data.get(name, {}) is None or (name == "data" and name not in data):
+                    data[name] = {}
+        return data
+
+    @field_validator("columns")
+    @classmethod
+    def _one_source_per_target(cls, value: dict[str, str]) -> dict[str, str]:
+        """Two of the user's fields cannot both become the same tuneforge field."""
+        seen: dict[str, str] = {}
+        for source, target in value.items():
+            if target in seen:
+                raise ValueError(f"'{seen[target]}' and '{source}' both map to '{target}'")
+            seen[target] = source
+        return value
+
+    @model_validator(mode="after")
+    def _method_rules(self) -> TuneforgeConfig:
+        """The selected method's checks across sections (`MethodSpec.check_config`)."""
+        spec = self.registry.get(self.method)
+        if spec is not None and spec.check_config is not None:
+            spec.check_config(self)
+        return self
+
+    @property
+    def method_spec(self) -> MethodSpec:
+        """The spec of the selected method."""
+        return self.registry[self.method]
+
+    @property
+    def method_config(self) -> _Section:
+        """The settings section of the selected method."""
+        section: _Section = getattr(self, self.method)
+        return section
+
+    @property
+    def uses_lora(self) -> bool:
+        """True for a LoRA adapter, False for full fine-tuning (``lora: null``)."""
+        return self.lora is not None
+
+    def resolved_lr(self) -> float:
+        """``train.lr`` if set, else the method's default for this adapter kind."""
+        if self.train.lr is not None:
+            return self.train.lr
+        return self.method_spec.default_lr.for_adapter(lora=self.uses_lora)
+
+    def run_dir(self) -> Path:
+        """The run directory: ``output``, or ``runs/<method>-run`` when unset.
+
+        `load_config` fills ``output`` with ``runs/<method>-<config file stem>``.
+        """
+        return Path(self.output) if self.output else Path("runs") / f"{self.method}-run"
+
+    def resolved(self) -> TuneforgeConfig:
+        """A copy with every implicit value made explicit (``train.lr``, ``output``)."""
+        data = self.model_dump()
+        data["train"]["lr"] = self.resolved_lr()
+        data["output"] = self.run_dir().as_posix()
+        return type(self).model_validate(data)
+
+
+def config_model(registry: Mapping[str, MethodSpec]) -> type[TuneforgeConfig]:
+    """The config file's model for ``registry``: one section per method, ``method`` narrowed.
+
+    Raises ValueError for an empty registry or a method name that is a shared key.
+    """
+    if not registry:
+        raise ValueError("a config model needs at least one method")
+    clashes = sorted(set(registry) & _RESERVED)
+    if clashes:
+        raise ValueError(f"method names {clashes} clash with the config's own keys")
+    names = tuple(registry)
+    sections: dict[str, Any] = {
+        name: (spec.section, Field(default_factory=spec.section)) for name, spec in registry.items()
+    }
+    model = create_model(
+        "TuneforgeConfig",
+        __base__=TuneforgeConfig,
+        __module__=__name__,
+        method=(Literal[names], Field(description="The training method.")),  # type: ignore[valid-type]
+        **sections,
+    )
+    model.registry = MappingProxyType(dict(registry))
+    return model
+
+
+@cache
+def default_config_model() -> type[TuneforgeConfig]:
+    """The config model of tuneforge's own methods (`tuneforge.methods.METHODS`).
+
+    Built on first use: the method modules declare their sections, so they load only when a
+    config is parsed, not when this package is imported.
+    """
+    from tuneforge.methods import METHODS
+
+    return config_model(METHODS)
