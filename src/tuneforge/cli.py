@@ -121,7 +121,7 @@ def compare(
     runs: Annotated[list[Path], typer.Argument(help="Run directories (each with eval.json).")],
 ) -> None:
     """Put several evaluated runs side by side: headline metrics, intervals, verdicts, tokens."""
-    from tuneforge.evaluate.compare import compare_command
+    from tuneforge.evaluate.report.compare import compare_command
 
     raise typer.Exit(compare_command(runs))
 

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from tuneforge.config import TuneforgeConfig, load_config
 from tuneforge.errors import TuneforgeError
-from tuneforge.evaluate.report import CONFIG_FILE, build_report
+from tuneforge.evaluate.report.build import CONFIG_FILE, build_report
 from tuneforge.evaluate.results import format_interval, format_value
 
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from tuneforge.config import CheckRule, TuneforgeConfig
 from tuneforge.evaluate.heldout import EvalData, shot_pair
-from tuneforge.evaluate.labels import infer_labels
-from tuneforge.evaluate.structure import looks_like_json
+from tuneforge.evaluate.metrics.labels import infer_labels
+from tuneforge.evaluate.metrics.structure import looks_like_json
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

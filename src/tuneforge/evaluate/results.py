@@ -29,8 +29,8 @@ from typing import Any
 
 import tuneforge
 from tuneforge.evaluate.heldout import EvalItem, text_of
-from tuneforge.evaluate.stats import Difference, paired_bootstrap
-from tuneforge.evaluate.tasks import MetricInfo, TaskResult, VariantOutputs
+from tuneforge.evaluate.metrics.stats import Difference, paired_bootstrap
+from tuneforge.evaluate.metrics.tasks import MetricInfo, TaskResult, VariantOutputs
 from tuneforge.evaluate.variants import VariantSpec
 
 SCHEMA_VERSION = 1

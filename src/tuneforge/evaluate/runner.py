@@ -17,6 +17,17 @@ from typing import TYPE_CHECKING, Any
 from tuneforge.config import TuneforgeConfig
 from tuneforge.engine.files import write_json_atomic
 from tuneforge.evaluate.heldout import EvalData, few_shot, load_eval_data
+from tuneforge.evaluate.inference.scoring import generate_and_score
+from tuneforge.evaluate.metrics.structure import load_schema_validator
+from tuneforge.evaluate.metrics.tasks import (
+    TaskResult,
+    VariantOutputs,
+    checks_task,
+    classification_task,
+    preference_task,
+    similarity_task,
+    structure_task,
+)
 from tuneforge.evaluate.plan import TaskPlan, plan_tasks
 from tuneforge.evaluate.results import (
     EVAL_FILE,
@@ -26,17 +37,6 @@ from tuneforge.evaluate.results import (
     overall_verdict,
     task_entry,
     variant_entry,
-)
-from tuneforge.evaluate.scoring import generate_and_score
-from tuneforge.evaluate.structure import load_schema_validator
-from tuneforge.evaluate.tasks import (
-    TaskResult,
-    VariantOutputs,
-    checks_task,
-    classification_task,
-    preference_task,
-    similarity_task,
-    structure_task,
 )
 from tuneforge.evaluate.variants import VariantSpec, encode_prompt, encode_reply, variant_specs
 

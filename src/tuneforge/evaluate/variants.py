@@ -17,7 +17,7 @@ from tuneforge.data.render import RenderSettings
 from tuneforge.data.tokenize import TokenizedSFT, TokenizeSettings, tokenize_example
 from tuneforge.data.types import Message, Origin, SFTExample, Text
 from tuneforge.errors import ConfigError
-from tuneforge.evaluate.generate import prompt_ids
+from tuneforge.evaluate.inference.generate import prompt_ids
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

@@ -10,8 +10,8 @@ from transformers import PreTrainedTokenizerBase
 from tuneforge.config import parse_config
 from tuneforge.data.render import RenderSettings
 from tuneforge.data.types import Origin, SFTExample
-from tuneforge.evaluate.generate import prompt_ids
 from tuneforge.evaluate.heldout import few_shot, load_eval_data
+from tuneforge.evaluate.inference.generate import prompt_ids
 from tuneforge.evaluate.variants import (
     encode_prompt,
     encode_reply,

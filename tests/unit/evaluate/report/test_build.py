@@ -9,9 +9,10 @@ from typing import Any
 from rich.console import Console
 
 from tuneforge.config import CheckRule
-from tuneforge.evaluate.compare import compare_command, comparison_rows
 from tuneforge.evaluate.heldout import EvalItem
+from tuneforge.evaluate.metrics.tasks import VariantOutputs, checks_task, classification_task
 from tuneforge.evaluate.report import build_report, render_report
+from tuneforge.evaluate.report.compare import compare_command, comparison_rows
 from tuneforge.evaluate.results import (
     compare,
     example_entries,
@@ -19,7 +20,6 @@ from tuneforge.evaluate.results import (
     overall_verdict,
     task_entry,
 )
-from tuneforge.evaluate.tasks import VariantOutputs, checks_task, classification_task
 
 
 def synthetic_document() -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tuneforge.config import CheckRule
-from tuneforge.evaluate.checks import check_matrix, run_check
+from tuneforge.evaluate.metrics.rules import check_matrix, run_check
 
 RULES = [
     CheckRule(name="capital", must_match="^[A-Z]"),

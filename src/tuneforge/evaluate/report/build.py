@@ -14,8 +14,8 @@ from typing import Any
 
 from tuneforge.engine.files import write_text_atomic
 from tuneforge.errors import TuneforgeError
-from tuneforge.evaluate.plots import training_curves
-from tuneforge.evaluate.report_sections import (
+from tuneforge.evaluate.report.plots import training_curves
+from tuneforge.evaluate.report.sections import (
     data_section,
     examples_section,
     figure,

@@ -5,7 +5,8 @@ keys and values of the longest common token prefix are computed once and copied 
 batch; each batch then only runs its own suffixes. The suffixes are left-padded *after* the
 shared prefix, so a batch reads [prefix | pads | suffix] and every row ends at the same position,
 as generation needs; explicit attention masks and position ids keep the pads invisible.
-One prefill per batch serves both greedy decoding and continuation scoring (`scoring.py`).
+One prefill per batch serves both greedy decoding and continuation scoring: production runs
+both through `scoring.generate_and_score`.
 """
 
 from __future__ import annotations
@@ -222,31 +223,3 @@ def greedy_decode(
         next_position = next_position + 1
         tokens = out.logits[:, -1].argmax(dim=-1)
     return replies
-
-
-@torch.no_grad()
-def generate(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    prompts: Sequence[Sequence[int]],
-    *,
-    max_new_tokens: int,
-    batch_size: int = 16,
-) -> list[str]:
-    """Greedy completions of tokenised prompts, decoded without special tokens and trimmed.
-
-    Prompts are sorted by length so each batch pads little, then returned in input order.
-    """
-    if not prompts:
-        return []
-    was_training = model.training
-    model.eval()
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    stops = stop_token_ids(model, tokenizer)
-    outputs: dict[int, str] = {}
-    for batch in prefilled_batches(model, prompts, pad_id=pad_id, batch_size=batch_size):
-        replies = greedy_decode(model, batch, max_new_tokens=max_new_tokens, stop_ids=stops)
-        for index, reply in zip(batch.rows, replies, strict=True):
-            outputs[index] = tokenizer.decode(reply, skip_special_tokens=True).strip()
-    model.train(was_training)
-    return [outputs[i] for i in range(len(prompts))]

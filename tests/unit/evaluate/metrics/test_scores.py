@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tuneforge.evaluate.labels import exact_label, infer_labels, match_label
-from tuneforge.evaluate.metrics import (
+from tuneforge.evaluate.metrics.labels import exact_label, infer_labels, match_label
+from tuneforge.evaluate.metrics.scores import (
     classification_scores,
     group_margin,
     pair_preference,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tuneforge.evaluate.chrf import chrf, chrf_from_stats, chrf_stats
+from tuneforge.evaluate.metrics.chrf import chrf, chrf_from_stats, chrf_stats
 
 
 def test_sentence_chrf_by_hand() -> None:

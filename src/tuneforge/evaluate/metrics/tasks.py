@@ -13,11 +13,11 @@ from typing import Any, Literal
 import numpy as np
 
 from tuneforge.config import CheckRule
-from tuneforge.evaluate.checks import check_matrix
-from tuneforge.evaluate.chrf import chrf_from_stats, chrf_stats
 from tuneforge.evaluate.heldout import EvalItem
-from tuneforge.evaluate.labels import exact_label, match_label
-from tuneforge.evaluate.metrics import (
+from tuneforge.evaluate.metrics.chrf import chrf_from_stats, chrf_stats
+from tuneforge.evaluate.metrics.labels import exact_label, match_label
+from tuneforge.evaluate.metrics.rules import check_matrix
+from tuneforge.evaluate.metrics.scores import (
     class_features,
     classification_scores,
     group_margin,
@@ -25,8 +25,8 @@ from tuneforge.evaluate.metrics import (
     macro_f1_from_sums,
     ranking_auc,
 )
-from tuneforge.evaluate.stats import IndexStatistic, Statistic, SumStatistic, mean_statistic
-from tuneforge.evaluate.structure import score_structure
+from tuneforge.evaluate.metrics.stats import IndexStatistic, Statistic, SumStatistic, mean_statistic
+from tuneforge.evaluate.metrics.structure import score_structure
 
 Unit = Literal["rate", "score", "nats"]
 

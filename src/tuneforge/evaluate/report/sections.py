@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from tuneforge.evaluate.plots import VARIANT_COLOURS, data_uri, difference_chart
+from tuneforge.evaluate.report.plots import VARIANT_COLOURS, data_uri, difference_chart
 from tuneforge.evaluate.results import format_interval, format_value
 
 _VERDICT_CLASS = {"better": "better", "worse": "worse", "no clear difference": "unclear"}

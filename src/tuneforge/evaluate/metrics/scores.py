@@ -1,8 +1,8 @@
 """Classification and preference metrics, as plain functions of answers and scores.
 
 Each metric that gets a confidence interval is written as a function of per-example feature
-*sums* (see `tuneforge.evaluate.stats.SumStatistic`), so the point estimate and every bootstrap
-resample go through the same code.
+*sums* (see `tuneforge.evaluate.metrics.stats.SumStatistic`), so the point estimate and every
+bootstrap resample go through the same code.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from tuneforge.data.tokenize import IGNORE_INDEX
-from tuneforge.evaluate.generate import (
+from tuneforge.evaluate.inference.generate import (
     PrefilledBatch,
     greedy_decode,
     model_device,

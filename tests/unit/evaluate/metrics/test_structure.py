@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tuneforge.errors import ConfigError
-from tuneforge.evaluate.structure import (
+from tuneforge.evaluate.metrics.structure import (
     field_names,
     load_schema_validator,
     looks_like_json,

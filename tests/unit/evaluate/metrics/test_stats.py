@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tuneforge.evaluate.metrics import class_features, macro_f1_from_sums
-from tuneforge.evaluate.stats import (
+from tuneforge.evaluate.metrics.scores import class_features, macro_f1_from_sums
+from tuneforge.evaluate.metrics.stats import (
     IndexStatistic,
     SumStatistic,
     bootstrap_indices,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from tuneforge.evaluate.generate import common_prefix_length, generate, left_pad
-from tuneforge.evaluate.scoring import score_continuations
+from tuneforge.evaluate.inference.generate import common_prefix_length, left_pad
+from tuneforge.evaluate.inference.scoring import generate_and_score, score_continuations
 from tuneforge.methods.logps import sequence_logps
 
 # Three prompts sharing a 4-token start, of different lengths (so batches need padding).
@@ -40,6 +40,17 @@ def test_left_pad() -> None:
     assert ids.tolist() == [[1, 2], [0, 3]] and mask.tolist() == [[1, 1], [0, 1]]
 
 
+def _expected_answers(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, steps: int
+) -> list[str]:
+    """What the reference decoder answers for each of PROMPTS, decoded as evaluation does."""
+    stop = tokenizer.eos_token_id
+    return [
+        tokenizer.decode(_greedy_one(model, p, steps, stop), skip_special_tokens=True).strip()
+        for p in PROMPTS
+    ]
+
+
 def test_generation_matches_unbatched_greedy_decoding(
     embedded_tokenizer: PreTrainedTokenizerBase,
 ) -> None:
@@ -48,13 +59,12 @@ def test_generation_matches_unbatched_greedy_decoding(
     # A seed whose random model does not stop at once, so several tokens are compared.
     model = build_tiny_model(embedded_tokenizer, seed=1)
     model.generation_config.eos_token_id = None
-    got = generate(model, embedded_tokenizer, PROMPTS, max_new_tokens=6, batch_size=2)
-    stop = embedded_tokenizer.eos_token_id
-    expected = [
-        embedded_tokenizer.decode(_greedy_one(model, p, 6, stop), skip_special_tokens=True).strip()
-        for p in PROMPTS
-    ]
-    assert got == expected
+    # The function the evaluation runner calls, generating only (no continuations to score).
+    got, scores = generate_and_score(
+        model, embedded_tokenizer, PROMPTS, None, max_new_tokens=6, batch_size=2
+    )
+    assert scores is None
+    assert got == _expected_answers(model, embedded_tokenizer, 6)
     assert any(got)
 
 
@@ -76,7 +86,6 @@ def test_scores_match_a_plain_forward_pass(tiny_model: PreTrainedModel) -> None:
 def test_scoring_then_decoding_from_one_prefill_matches_each_alone(
     embedded_tokenizer: PreTrainedTokenizerBase,
 ) -> None:
-    from tuneforge.evaluate.scoring import generate_and_score
     from tuneforge.models import build_tiny_model
 
     model = build_tiny_model(embedded_tokenizer, seed=1)
@@ -86,7 +95,7 @@ def test_scoring_then_decoding_from_one_prefill_matches_each_alone(
         model, embedded_tokenizer, PROMPTS, continuations, max_new_tokens=5, batch_size=3
     )
     alone = score_continuations(model, PROMPTS, continuations, pad_id=0, batch_size=1)
-    assert answers == generate(model, embedded_tokenizer, PROMPTS, max_new_tokens=5)
+    assert answers == _expected_answers(model, embedded_tokenizer, 5)
     assert scores is not None
     for got, expected in zip(scores, alone, strict=True):
         assert [s.tokens for s in got] == [2, 1, 3]
@@ -94,7 +103,7 @@ def test_scoring_then_decoding_from_one_prefill_matches_each_alone(
 
 
 def test_packed_continuations_see_the_prompt_and_themselves_only() -> None:
-    from tuneforge.evaluate.scoring import pack_rows
+    from tuneforge.evaluate.inference.scoring import pack_rows
 
     context = torch.tensor([[0, 1, 1]])  # one left pad, two real cached tokens
     packed = pack_rows([[[5, 6], [7]]], context, pad_id=0, dtype=torch.float32)

@@ -5,21 +5,21 @@ from __future__ import annotations
 import pytest
 
 from tuneforge.config import CheckRule
-from tuneforge.evaluate.chrf import chrf_from_stats, chrf_stats
 from tuneforge.evaluate.heldout import EvalItem
-from tuneforge.evaluate.results import (
-    compare,
-    cost_sentence,
-    format_interval,
-    task_entry,
-)
-from tuneforge.evaluate.tasks import (
+from tuneforge.evaluate.metrics.chrf import chrf_from_stats, chrf_stats
+from tuneforge.evaluate.metrics.tasks import (
     VariantOutputs,
     checks_task,
     classification_task,
     preference_task,
     similarity_task,
     structure_task,
+)
+from tuneforge.evaluate.results import (
+    compare,
+    cost_sentence,
+    format_interval,
+    task_entry,
 )
 
 ITEMS = [EvalItem("q", ref) for ref in ["a", "a", "b", "b"]]
