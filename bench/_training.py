@@ -229,7 +229,7 @@ class TunedRun:
 def train_tuneforge(cfg: Any) -> TunedRun:
     """Train ``cfg`` on the embedded model with a step clock hooked to every step end."""
     from tuneforge.models import load_model
-    from tuneforge.train import train
+    from tuneforge.run.stage import train
 
     loading = time.perf_counter()
     model = load_model("embedded")

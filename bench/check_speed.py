@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tuneforge.data.check import check_command
+from tuneforge.cli import check_command
 
 _WORD_TEXT = (
     "the model answers questions about invoices refunds shipping orders accounts passwords "

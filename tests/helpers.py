@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tuneforge.data.types import RecordKind
+
 #: The brand-voice preference pairs shipped with the examples (DPO/ORPO tests train on them).
 BRAND_VOICE = Path(__file__).resolve().parents[1] / "examples" / "brand-voice" / "train.jsonl"
 
@@ -52,3 +54,10 @@ def brand_voice_pairs(path: Path, count: int) -> Path:
 def metrics_records(run_dir: Path) -> list[dict[str, Any]]:
     """Every record a run logged to ``metrics.jsonl`` (training and evaluation lines)."""
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def kind(method: str) -> RecordKind:
+    """The record kind a registered method reads (data functions take kinds, not names)."""
+    from tuneforge.methods import METHODS
+
+    return METHODS[method].record_kind

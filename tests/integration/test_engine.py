@@ -14,16 +14,16 @@ from accelerate import Accelerator
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
-from tuneforge.config import SFTSection, TuneforgeConfig, parse_config
+from tuneforge.config import TuneforgeConfig, parse_config
 from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples
 from tuneforge.data.types import Origin, SFTExample
 from tuneforge.engine.checkpoint import list_checkpoints
 from tuneforge.engine.loop import TrainingDiverged, accumulate_window
 from tuneforge.errors import TuneforgeError
 from tuneforge.methods.base import Batch, StepOutput
-from tuneforge.methods.sft import SFTMethod
+from tuneforge.methods.sft import SFTMethod, SFTSection
 from tuneforge.models import attach_lora, build_tiny_model
-from tuneforge.train import train
+from tuneforge.run.stage import train
 
 REQUESTS = [
     ("Where is my parcel?", "shipping"),

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import first_lines
+from helpers import first_lines, kind
 from tuneforge.config import load_config, parse_config
 from tuneforge.data.load import load_examples
 from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples
@@ -23,7 +23,7 @@ from tuneforge.engine.reference import reference_mode
 from tuneforge.methods.kto_data import collate_scored
 from tuneforge.methods.logps import model_token_logps
 from tuneforge.models import load_adapter, load_model, load_tokenizer
-from tuneforge.train import train
+from tuneforge.run.stage import train
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "feedback"
 
@@ -33,7 +33,7 @@ def held_out_rewards(
 ) -> dict[str, float]:
     """Per-class mean implicit reward, and per-token log-prob gaps of the base and tuned model."""
     tokenizer = load_tokenizer("embedded")
-    examples = load_examples(str(eval_file), "kto", kto_threshold=threshold)
+    examples = load_examples(str(eval_file), kind("kto"), score_threshold=threshold)
     items = tokenize_examples(examples, tokenizer, TokenizeSettings()).items
     model = load_adapter(load_model("embedded"), final_dir).eval()
     rows: list[tuple[bool, float, float, int]] = []

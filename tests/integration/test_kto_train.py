@@ -14,7 +14,7 @@ from tuneforge.config import load_config, parse_config
 from tuneforge.engine.batches import epoch_batches
 from tuneforge.errors import ConfigError
 from tuneforge.models import build_tiny_model
-from tuneforge.train import train
+from tuneforge.run.stage import train
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "feedback"
 GOOD = [

@@ -18,11 +18,10 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from helpers import TRL_QUIET_CPU
-from tuneforge.config import KTOSection
 from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples
 from tuneforge.data.types import Origin, ScoredExample
 from tuneforge.engine.reference import OnTheFlyReference
-from tuneforge.methods.kto import KTOMethod
+from tuneforge.methods.kto import KTOMethod, KTOSection
 from tuneforge.models import build_tiny_model
 
 trl = pytest.importorskip("trl")

@@ -21,13 +21,13 @@ from accelerate import Accelerator
 from transformers import PreTrainedTokenizerBase
 
 from helpers import DPO_METRICS, ORPO_METRICS, TRL_QUIET_CPU, brand_voice_pairs, metrics_records
-from tuneforge.config import DPOSection, TuneforgeConfig, parse_config
+from tuneforge.config import TuneforgeConfig, parse_config
 from tuneforge.data.tokenize import TokenizedPair
 from tuneforge.engine.batches import epoch_batches
 from tuneforge.engine.reference import OnTheFlyReference
-from tuneforge.methods.dpo import DPOMethod
+from tuneforge.methods.dpo import DPOMethod, DPOSection
 from tuneforge.models import build_tiny_model
-from tuneforge.train import load_train_eval, tokenize_split, train
+from tuneforge.run.stage import load_train_eval, tokenize_split, train
 
 trl = pytest.importorskip("trl")
 

@@ -23,14 +23,14 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from helpers import first_lines
-from tuneforge.config import DPOSection, load_config, parse_config
+from helpers import first_lines, kind
+from tuneforge.config import load_config, parse_config
 from tuneforge.data.load import load_examples
 from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples
 from tuneforge.engine.reference import compute_reference_values
-from tuneforge.methods.dpo import DPOMethod
+from tuneforge.methods.dpo import DPOMethod, DPOSection
 from tuneforge.models import load_adapter, load_model, load_tokenizer
-from tuneforge.train import train
+from tuneforge.run.stage import train
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "brand-voice"
 
@@ -39,7 +39,7 @@ def held_out_preferences(final_dir: Path, eval_file: Path, beta: float) -> dict[
     """Base vs tuned preference accuracy and margins on ``eval_file`` (see the module doc)."""
     tokenizer = load_tokenizer("embedded")
     items = tokenize_examples(
-        load_examples(str(eval_file), "dpo"), tokenizer, TokenizeSettings()
+        load_examples(str(eval_file), kind("dpo")), tokenizer, TokenizeSettings()
     ).items
     model = load_adapter(load_model("embedded"), final_dir)
     method = DPOMethod(DPOSection(beta=beta))

@@ -16,7 +16,7 @@ from helpers import DPO_METRICS, ORPO_METRICS, brand_voice_pairs, metrics_record
 from tuneforge.config import TuneforgeConfig, parse_config
 from tuneforge.engine.batches import items_read
 from tuneforge.models import build_tiny_model
-from tuneforge.train import train
+from tuneforge.run.stage import train
 
 DPO_NAMES = set(DPO_METRICS)
 ORPO_NAMES = set(ORPO_METRICS)

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from tuneforge.cli import config_command
 from tuneforge.config import (
-    DEFAULT_LR,
     TuneforgeConfig,
     apply_overrides,
-    config_command,
     dump_config,
     load_config,
     parse_config,
 )
 from tuneforge.errors import ConfigError
+from tuneforge.methods import METHODS
 
 
 def write(tmp_path: Path, text: str, name: str = "cfg.yaml") -> Path:
@@ -73,9 +73,9 @@ def test_minimal_config_has_product_defaults(tmp_path: Path) -> None:
 def test_learning_rate_defaults_per_method(method: str, lora_lr: float, full_lr: float) -> None:
     lora = parse_config({"method": method, "data": {"train": "t.jsonl"}})
     full = parse_config({"method": method, "data": {"train": "t.jsonl"}, "lora": None})
-    assert lora.resolved_lr() == lora_lr == DEFAULT_LR["lora"][method]
+    assert lora.resolved_lr() == lora_lr == METHODS[method].default_lr.lora
     assert full.lora is None and not full.uses_lora
-    assert full.resolved_lr() == full_lr == DEFAULT_LR["full"][method]
+    assert full.resolved_lr() == full_lr == METHODS[method].default_lr.full
     given = parse_config({"method": method, "data": {"train": "t"}, "train": {"lr": 0.003}})
     assert given.resolved_lr() == 0.003
 

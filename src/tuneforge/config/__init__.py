@@ -9,7 +9,6 @@ derives from.
 from tuneforge.config.eval import CheckRule, EvalConfig, EvalTask, EvalVariant
 from tuneforge.config.loading import (
     apply_overrides,
-    config_command,
     dump_config,
     load_config,
     parse_config,
@@ -36,7 +35,6 @@ __all__ = [
     "TrainConfig",
     "TuneforgeConfig",
     "apply_overrides",
-    "config_command",
     "config_model",
     "default_config_model",
     "dump_config",

@@ -14,7 +14,6 @@ config model to validate against (``model``); the default is tuneforge's own
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -140,15 +139,3 @@ def dump_config(cfg: TuneforgeConfig) -> str:
     """
     header = "# tuneforge config, fully resolved (defaults filled in)\n"
     return header + yaml_dump(cfg.resolved().model_dump(mode="json"))
-
-
-def config_command(path: Path, overrides: list[str]) -> int:
-    """``tuneforge config``: print the resolved config; exit 2 with ``error:`` lines if invalid."""
-    try:
-        cfg = load_config(path, overrides)
-    except ConfigError as exc:
-        for line in str(exc).splitlines():
-            print(f"error: {line}", file=sys.stderr)
-        return 2
-    sys.stdout.write(dump_config(cfg))
-    return 0

@@ -1,16 +1,15 @@
 """Normalise raw rows into the typed records of ``tuneforge.data.types``.
 
+Dispatch is on the record kind a method declares (`RecordKind`), never on the method's name.
 Accepted shapes (DESIGN.md §1):
 
-Dispatch is on the record kind a method declares (`RecordKind`), never on the method's name.
-
-* SFT kind: ``{"prompt", "completion"}`` (aliases ``request``/``response``) or
-  ``{"messages": [...]}``; in a conversation every assistant turn is learned from, and it must end with one.
+* SFT kind: ``{"prompt", "completion"}`` (aliases ``request``/``response``) or ``{"messages":
+  [...]}``; in a conversation every assistant turn is learned from, and it must end with one.
 * pair kind (DPO, ORPO): ``{"prompt", "chosen", "rejected"}`` or OpenAI's preference format
   ``{"input": {"messages": [...]}, "preferred_output": [...], "non_preferred_output": [...]}``.
 * scored kind (KTO): ``{"prompt", "completion", "score"}`` (aliases ``output`` for completion,
-  ``label`` for score); labels come later from ``resolve_kto_labels`` because the threshold depends on all
-  scores in the file.
+  ``label`` for score); labels come later from ``resolve_kto_labels`` because the threshold depends
+  on all scores in the file.
 
 A ``columns`` mapping (the user's field name → tuneforge's) is applied first. Problems name the
 field as the user wrote it, so ``columns: {question: prompt}`` reports ``question``.

@@ -130,9 +130,7 @@ def load_labelled(
     return list(labelling.examples), labelling.threshold
 
 
-def label_scored(
-    examples: list[Example], threshold: float | None, name: str
-) -> KTOLabelling:
+def label_scored(examples: list[Example], threshold: float | None, name: str) -> KTOLabelling:
     """The threshold rule applied to scored records; DataError when every one is neutral."""
     scored = [ex for ex in examples if isinstance(ex, ScoredExample)]
     labelling = resolve_kto_labels(scored, threshold)

@@ -126,4 +126,3 @@ def load_splits(source: DataSource, *, frozen_held_out: Path | None = None) -> S
         return Splits(train, held_out, str(frozen_held_out), threshold)
     described = f"{source.train} (automatic {source.eval_split:.0%} split)"
     return Splits(train, split_off, described, threshold)
-

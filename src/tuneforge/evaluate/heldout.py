@@ -10,17 +10,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from tuneforge.config import TuneforgeConfig
-from tuneforge.data.formats import resolve_kto_labels
-from tuneforge.data.load import collect_examples, load_examples
-from tuneforge.data.split import split_examples
-from tuneforge.data.types import Example, Message, PairExample, ScoredExample, Text
-
-DataKind = Literal["sft", "pair", "scored"]
-HELD_OUT_FILE = "eval.jsonl"
-_KINDS: dict[str, DataKind] = {"sft": "sft", "dpo": "pair", "orpo": "pair", "kto": "scored"}
+from tuneforge.data.split import HELD_OUT_FILE, DataSource, load_splits
+from tuneforge.data.types import Example, Message, PairExample, RecordKind, ScoredExample, Text
 
 
 @dataclass(frozen=True)
@@ -41,17 +34,12 @@ class EvalItem:
 class EvalData:
     """The held-out items, the train records few-shot examples come from, and provenance."""
 
-    kind: DataKind
+    kind: RecordKind
     items: list[EvalItem]
     train: list[Example]
     source: str
     available: int
     """Held-out rows before ``eval.max_examples`` sampled some of them."""
-
-
-def data_kind(method: str) -> DataKind:
-    """What the records of a method look like."""
-    return _KINDS[method]
 
 
 def text_of(text: Text) -> str:
@@ -90,37 +78,22 @@ def shot_pair(example: Example) -> tuple[Text, str] | None:
 
 
 def load_eval_data(cfg: TuneforgeConfig, run_dir: Path | None) -> EvalData:
-    """Held-out items and train records for ``cfg`` (and its run directory, when there is one)."""
-    kind = data_kind(cfg.method)
-    threshold = _kto_threshold(cfg) if cfg.method == "kto" else None
-    train = load_examples(cfg.data.train, cfg.method, columns=cfg.columns, kto_threshold=threshold)
+    """Held-out items and train records for ``cfg`` (and its run directory, when there is one).
+
+    The records come from `data.split.load_splits`, as training's do, so both sides split and
+    label the data the same way.
+    """
     frozen = run_dir / HELD_OUT_FILE if run_dir is not None else None
-    if cfg.data.eval is not None:
-        source = cfg.data.eval
-        held_out = load_examples(source, cfg.method, columns=cfg.columns, kto_threshold=threshold)
-    else:
-        train, split_off = split_examples(train, cfg.data.eval_split)
-        if frozen is not None and frozen.is_file():
-            source = str(frozen)
-            held_out = load_examples(frozen, cfg.method, kto_threshold=threshold)
-        else:
-            source = f"{cfg.data.train} (automatic {cfg.data.eval_split:.0%} split)"
-            held_out = split_off
-    items = [item for item in map(to_item, held_out) if item is not None]
+    source = DataSource.of(cfg)
+    splits = load_splits(source, frozen_held_out=frozen)
+    items = [item for item in map(to_item, splits.held_out) if item is not None]
     available = len(items)
     cap = cfg.eval.max_examples
     if cap is not None and cap < len(items):
         # A seeded sample in file order: the first rows of a file sorted by label would skew.
         keep = sorted(random.Random(cfg.eval.seed).sample(range(len(items)), cap))
         items = [items[i] for i in keep]
-    return EvalData(kind, items, train, source, available)
-
-
-def _kto_threshold(cfg: TuneforgeConfig) -> float | None:
-    """The KTO threshold in force for the whole train file, so held-out rows get the same rule."""
-    collected = collect_examples(cfg.data.train, "kto", columns=cfg.columns)
-    scored = [ex for ex in collected.examples if isinstance(ex, ScoredExample)]
-    return resolve_kto_labels(scored, cfg.kto.threshold).threshold
+    return EvalData(source.kind, items, splits.train, splits.held_out_source, available)
 
 
 def few_shot(
@@ -152,7 +125,6 @@ def few_shot(
 __all__ = [
     "EvalData",
     "EvalItem",
-    "data_kind",
     "few_shot",
     "load_eval_data",
     "text_of",

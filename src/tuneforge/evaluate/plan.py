@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tuneforge.config import CheckRule, TuneforgeConfig
+from tuneforge.data.types import RecordKind
 from tuneforge.evaluate.heldout import EvalData, shot_pair
 from tuneforge.evaluate.metrics.labels import infer_labels
 from tuneforge.evaluate.metrics.structure import looks_like_json
@@ -65,7 +66,7 @@ def plan_tasks(
     allowed = set(settings.tasks) if settings.tasks is not None else set(TASK_ORDER)
     plan = TaskPlan()
     references = [item.reference for item in data.items]
-    if data.kind == "sft":
+    if data.kind is RecordKind.SFT:
         train_answers = [pair[1] for pair in map(shot_pair, data.train) if pair is not None]
         labels = settings.labels or infer_labels([*train_answers, *references])
         if labels and "classification" in allowed:
@@ -79,7 +80,7 @@ def plan_tasks(
         ) or (settings.tasks is not None and "similarity" in allowed)
     else:
         plan.preference = "preference" in allowed
-        plan.similarity = data.kind == "pair" and "similarity" in allowed
+        plan.similarity = data.kind is RecordKind.PAIR and "similarity" in allowed
     if "checks" in allowed:
         plan.checks = list(settings.checks)
     plan.max_new_tokens = generation_budget(plan, references, settings.max_new_tokens, tokenizer)

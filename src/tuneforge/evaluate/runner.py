@@ -8,14 +8,16 @@ metrics → paired-bootstrap each difference against the baseline → eval.json 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tuneforge.config import TuneforgeConfig
+from tuneforge.config import TuneforgeConfig, load_config
+from tuneforge.data.types import RecordKind
 from tuneforge.engine.files import write_json_atomic
+from tuneforge.errors import DataError, TuneforgeError
 from tuneforge.evaluate.heldout import EvalData, few_shot, load_eval_data
 from tuneforge.evaluate.inference.scoring import generate_and_score
 from tuneforge.evaluate.metrics.structure import load_schema_validator
@@ -29,6 +31,7 @@ from tuneforge.evaluate.metrics.tasks import (
     structure_task,
 )
 from tuneforge.evaluate.plan import TaskPlan, plan_tasks
+from tuneforge.evaluate.report.build import CONFIG_FILE, build_report
 from tuneforge.evaluate.results import (
     EVAL_FILE,
     compare,
@@ -137,7 +140,7 @@ def run_variant(
         run.choice_logps = [[s.logp for s in row[:count]] for row in scores]
     if scores is not None and plan.preference:
         scored = [row[count:] for row in scores]
-        if data.kind == "pair":
+        if data.kind is RecordKind.PAIR:
             run.chosen_logps = [row[0].logp for row in scored]
             run.rejected_logps = [row[1].logp for row in scored]
         else:
@@ -187,8 +190,6 @@ def evaluate(
     say = progress or (lambda _message: None)
     data = load_eval_data(cfg, run_dir)
     if not data.items:
-        from tuneforge.errors import DataError
-
         raise DataError(f"{data.source}: no held-out examples to evaluate")
     models = models or load_models(cfg, run_dir)
     names = [n for n in cfg.eval.variants if n == "baseline" or models.tuned is not None]
@@ -255,3 +256,43 @@ def write_eval(run_dir: Path, document: dict[str, Any]) -> Path:
     path = run_dir / EVAL_FILE
     write_json_atomic(path, document)
     return path
+
+
+@dataclass
+class EvalOutcome:
+    """An evaluation written to its run directory: the eval.json document and the two files."""
+
+    document: dict[str, Any]
+    eval_path: Path
+    report_path: Path
+
+
+def evaluate_run(
+    cfg: TuneforgeConfig,
+    run_dir: Path,
+    *,
+    models: EvalModels | None = None,
+    progress: Progress | None = None,
+) -> EvalOutcome:
+    """`evaluate`, then eval.json and report.html into ``run_dir``: what ``tuneforge eval``
+    and the quickstart both run."""
+    document = evaluate(cfg, run_dir, models=models, progress=progress)
+    eval_path = write_eval(run_dir, document)
+    return EvalOutcome(document, eval_path, build_report(run_dir, document))
+
+
+def resolve_target(target: Path, overrides: Sequence[str]) -> tuple[TuneforgeConfig, Path]:
+    """(config, run directory) of ``tuneforge eval CONFIG|RUN_DIR``.
+
+    A run directory brings its resolved config.yaml; a config file points at its ``output``.
+    """
+    if target.is_dir():
+        config = target / CONFIG_FILE
+        if not config.is_file():
+            raise TuneforgeError(
+                f"{target}: not a run directory (no {CONFIG_FILE}); pass the run directory "
+                "written by `tuneforge train`, or a config file"
+            )
+        return load_config(config, overrides), target
+    cfg = load_config(target, overrides)
+    return cfg, cfg.run_dir()

@@ -59,7 +59,6 @@ class DPOSection(Section):
     )
 
 
-
 def dpo_loss(
     policy_chosen_logps: torch.Tensor,
     policy_rejected_logps: torch.Tensor,

@@ -61,6 +61,7 @@ __all__ = [
     "kto_loss",
 ]
 
+
 class KTOSection(Section):
     """Kahneman-Tversky Optimisation settings."""
 

@@ -12,7 +12,7 @@ score weighting. Bool scores carry no distance: every weight stays 1.
 
 Balance (paper §4.2, Eq. 8): λ_D·n_D / (λ_U·n_U) should lie in [1, 4/3]. Outside it a warning
 gives the weights that restore it (the same suggestion as ``tuneforge check``, from
-``data.check_rules.kto_weights``); ``kto.auto_weights`` applies them.
+``data.lint.rules.kto_weights``); ``kto.auto_weights`` applies them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from tuneforge.data.check_rules import KTO_RATIO_RANGE, kto_balance, kto_weights
+from tuneforge.data.lint.rules import KTO_RATIO_RANGE, kto_balance, kto_weights
 from tuneforge.data.collate import pad_right
 from tuneforge.data.kto_labels import resolve_kto_labels
 from tuneforge.data.tokenize import IGNORE_INDEX, Tokenized, TokenizedScored

@@ -63,7 +63,6 @@ class ORPOSection(Section):
     )
 
 
-
 def log1mexp(x: torch.Tensor) -> torch.Tensor:
     """``log(1 - exp(x))`` for x < 0, accurate everywhere (Mächler 2012).
 

@@ -45,7 +45,6 @@ class SFTSection(Section):
     completion_only: bool = Field(True, description="Loss on the response tokens only.")
 
 
-
 def sft_token_losses(
     logits: torch.Tensor, labels: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,7 +8,6 @@ verdict (from paired bootstrap intervals) and the path of the HTML report.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +19,9 @@ from rich.table import Table
 import tuneforge
 from tuneforge.config import load_config
 from tuneforge.errors import TuneforgeError
-from tuneforge.evaluate.commands import print_verdict
-from tuneforge.train import train
+from tuneforge.evaluate.runner import evaluate_run
+from tuneforge.evaluate.summary import print_verdict
+from tuneforge.run.stage import train
 
 EXAMPLE = Path("examples") / "support-triage"
 
@@ -87,10 +87,6 @@ def quickstart(
     The evaluation (`tuneforge.evaluate`) writes eval.json and report.html into the run.
     """
 
-    from tuneforge.evaluate.report import build_report
-    from tuneforge.evaluate.runner import EvalModels, evaluate, write_eval
-    from tuneforge.models import load_adapter, load_model, load_tokenizer
-
     folder = find_example_dir(data_dir)
     run_dir = fresh_run_dir(output or Path("runs") / "quickstart")
     cfg = load_config(folder / "sft.yaml", [*(overrides or []), f"output={run_dir}"])
@@ -100,25 +96,19 @@ def quickstart(
     started = time.monotonic()
     outcome = train(cfg)
     train_seconds = time.monotonic() - started
-    assert outcome.final_dir is not None
-    tokenizer = load_tokenizer(cfg.model)
-    model = load_adapter(load_model(cfg.model), outcome.final_dir)
     console = Console(stderr=True)
-    doc = evaluate(
-        cfg,
-        outcome.run_dir,
-        models=EvalModels(tokenizer, tuned=model),
-        progress=lambda message: console.print(message, highlight=False),
+    # The same evaluation as `tuneforge eval RUN_DIR`: the run's own models, eval.json, report.
+    evaluation = evaluate_run(
+        cfg, outcome.run_dir, progress=lambda message: console.print(message, highlight=False)
     )
-    write_eval(outcome.run_dir, doc)
-    report = build_report(outcome.run_dir, doc)
+    doc = evaluation.document
     return QuickstartResult(
         outcome.run_dir,
         variant_score(doc, "baseline", "base + long prompt"),
         variant_score(doc, "tuned", "tuned + one-line prompt"),
         train_seconds,
         doc,
-        report,
+        evaluation.report_path,
     )
 
 
@@ -141,14 +131,3 @@ def print_result(result: QuickstartResult, console: Console) -> None:
     console.print(f"Run directory: {result.run_dir}")
     if result.report is not None:
         console.print(f"Report: {result.report}", highlight=False)
-
-
-def quickstart_command(data_dir: Path | None, output: Path | None, overrides: list[str]) -> int:
-    """CLI body of ``tuneforge quickstart``."""
-    try:
-        result = quickstart(data_dir, output, overrides)
-    except TuneforgeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print_result(result, Console())
-    return 0

@@ -1,4 +1,4 @@
-"""``tuneforge train``: one stage, from a config to a run directory.
+"""One training stage (``tuneforge train``), from a config to a run directory.
 
 Sets up what the loop needs (data, split, tokens, model, adapter, method), runs the one loop,
 and writes the run directory of DESIGN.md §3: config.yaml, manifest.json, metrics.jsonl,
@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 import tuneforge
-from tuneforge.config import TuneforgeConfig, dump_config, load_config
-from tuneforge.data.load import load_examples
-from tuneforge.data.split import rows_to_jsonl, split_examples
+from tuneforge.config import TuneforgeConfig, dump_config
+from tuneforge.data.split import HELD_OUT_FILE, DataSource, load_splits, rows_to_jsonl
 from tuneforge.data.tokenize import TokenizedDataset, TokenizeSettings, tokenize_examples
 from tuneforge.data.types import Example
 from tuneforge.embedded import tuneforge_home
@@ -61,17 +60,9 @@ def prepare_run_dir(run_dir: Path, *, resume: bool) -> None:
 
 
 def load_train_eval(cfg: TuneforgeConfig) -> tuple[list[Example], list[Example]]:
-    """Training and held-out records: the eval file, or the automatic hash-based split."""
-    kto_threshold = cfg.kto.threshold
-    train = load_examples(
-        cfg.data.train, cfg.method, columns=cfg.columns, kto_threshold=kto_threshold
-    )
-    if cfg.data.eval is not None:
-        held_out = load_examples(
-            cfg.data.eval, cfg.method, columns=cfg.columns, kto_threshold=kto_threshold
-        )
-        return train, held_out
-    return split_examples(train, cfg.data.eval_split)
+    """Training and held-out records (`data.split.load_splits`, shared with evaluation)."""
+    splits = load_splits(DataSource.of(cfg))
+    return splits.train, splits.held_out
 
 
 def tokenize_split(
@@ -206,7 +197,7 @@ def train(
     prepare_run_dir(run_dir, resume=resume)
     write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
     if cfg.data.eval is None:
-        write_text_atomic(run_dir / "eval.jsonl", rows_to_jsonl(eval_examples))
+        write_text_atomic(run_dir / HELD_OUT_FILE, rows_to_jsonl(eval_examples))
     model = prepare_model(cfg, model)
     accelerator = make_accelerator(cfg.train, run_dir)
     # Before the first update (and before a resumed run loads its checkpoint), so the
@@ -271,16 +262,3 @@ def train(
         },
     )
     return TrainOutcome(run_dir, result, final_dir)
-
-
-def train_command(path: Path, overrides: list[str], *, resume: bool) -> int:
-    """CLI body of ``tuneforge train``: 0 on success, 130 when interrupted, 2 on a user error."""
-    try:
-        outcome = train(load_config(path, overrides), resume=resume)
-    except TuneforgeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if outcome.result.interrupted:
-        return 130
-    print(f"Run directory: {outcome.run_dir}\nModel: {outcome.final_dir}")
-    return 0

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tuneforge.data.check import check_command
+from tuneforge.cli import check_command
 
 BAD = Path(__file__).parents[2] / "data" / "bad"
 SRC = Path(__file__).parents[3] / "src"

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from helpers import write_jsonl
-from tuneforge.data import check as check_module
-from tuneforge.data.check import check_command
+from tuneforge.cli import check_command
+from tuneforge.data.lint import checker as check_module
 from tuneforge.data.types import Example
 from tuneforge.errors import ConfigError, DataError, ModelLoadError
 
@@ -55,10 +55,8 @@ def tokens(monkeypatch: pytest.MonkeyPatch) -> _Calls:
 
     models = types.ModuleType("tuneforge.models")
     models.load_tokenizer = load_tokenizer  # type: ignore[attr-defined]
-    tokenize = types.ModuleType("tuneforge.data.tokenize")
-    tokenize.example_token_lengths = example_token_lengths  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "tuneforge.models", models)
-    monkeypatch.setitem(sys.modules, "tuneforge.data.tokenize", tokenize)
+    monkeypatch.setattr(check_module, "example_token_lengths", example_token_lengths)
     return calls
 
 

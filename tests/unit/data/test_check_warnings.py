@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from helpers import write_jsonl
-from tuneforge.data import check_rules
-from tuneforge.data.check import check_command
+from tuneforge.cli import check_command
+from tuneforge.data.lint import rules as check_rules
 
 QUALITY = "the model may learn length instead of quality"
 

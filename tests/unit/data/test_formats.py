@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from helpers import kind
 from tuneforge.data.formats import normalise_row
 from tuneforge.data.load import collect_examples, load_examples
 from tuneforge.data.types import Origin, PairExample, ScoredExample, SFTExample
@@ -21,13 +22,13 @@ def _at(name: str, line: int) -> Origin:
 
 
 def _problems(row: dict[str, Any], method: str, **kwargs: Any) -> list[str]:
-    example, problems = normalise_row(row, method=method, origin=Origin("f.jsonl", 3), **kwargs)
+    example, problems = normalise_row(row, kind=kind(method), origin=Origin("f.jsonl", 3), **kwargs)
     assert example is None or all(not p.is_error for p in problems)
     return [p.format() for p in problems]
 
 
 def test_sft_prompt_completion_strings_and_chat_lists() -> None:
-    assert load_examples(GOOD / "sft.jsonl", "sft") == [
+    assert load_examples(GOOD / "sft.jsonl", kind("sft")) == [
         SFTExample(_at("sft.jsonl", 1), prompt="What is 2+2?", completion="4"),
         SFTExample(
             _at("sft.jsonl", 3),
@@ -41,7 +42,7 @@ def test_sft_prompt_completion_strings_and_chat_lists() -> None:
 
 
 def test_sft_openai_chat_keeps_role_and_content_only() -> None:
-    examples = load_examples(GOOD / "sft_chat.jsonl", "sft")
+    examples = load_examples(GOOD / "sft_chat.jsonl", kind("sft"))
     assert examples[1] == SFTExample(
         _at("sft_chat.jsonl", 2),
         messages=[
@@ -54,7 +55,7 @@ def test_sft_openai_chat_keeps_role_and_content_only() -> None:
 
 
 def test_sft_request_response_aliases() -> None:
-    assert load_examples(GOOD / "sft_aliases.jsonl", "sft") == [
+    assert load_examples(GOOD / "sft_aliases.jsonl", kind("sft")) == [
         SFTExample(
             _at("sft_aliases.jsonl", 1), prompt="Translate 'cat' to French.", completion="chat"
         )
@@ -63,7 +64,7 @@ def test_sft_request_response_aliases() -> None:
 
 @pytest.mark.parametrize("name", ["sft.json", "sft_wrapped.json", "sft_lines.json"])
 def test_json_variants_give_the_same_records(name: str) -> None:
-    examples = load_examples(GOOD / name, "sft")
+    examples = load_examples(GOOD / name, kind("sft"))
     assert [(ex.prompt, ex.completion) for ex in examples if isinstance(ex, SFTExample)] == [
         ("a", "b"),
         ("c", "d"),
@@ -71,14 +72,14 @@ def test_json_variants_give_the_same_records(name: str) -> None:
 
 
 def test_csv_sft() -> None:
-    assert load_examples(GOOD / "sft.csv", "sft") == [
+    assert load_examples(GOOD / "sft.csv", kind("sft")) == [
         SFTExample(_at("sft.csv", 2), prompt="Write two lines", completion="one\r\ntwo"),
         SFTExample(_at("sft.csv", 5), prompt="plain", completion='with "quotes"'),
     ]
 
 
 def test_dpo_strings_and_chat_lists() -> None:
-    assert load_examples(GOOD / "dpo.jsonl", "dpo") == [
+    assert load_examples(GOOD / "dpo.jsonl", kind("dpo")) == [
         PairExample(_at("dpo.jsonl", 1), prompt="Say hi", chosen="Hi!", rejected="No."),
         PairExample(
             _at("dpo.jsonl", 2),
@@ -90,7 +91,7 @@ def test_dpo_strings_and_chat_lists() -> None:
 
 
 def test_openai_preference_format() -> None:
-    assert load_examples(GOOD / "dpo_openai.jsonl", "orpo") == [
+    assert load_examples(GOOD / "dpo_openai.jsonl", kind("orpo")) == [
         PairExample(
             _at("dpo_openai.jsonl", 1),
             prompt=[{"role": "system", "content": "Be nice."}, U],
@@ -101,7 +102,7 @@ def test_openai_preference_format() -> None:
 
 
 def test_kto_bool_scores() -> None:
-    assert load_examples(GOOD / "kto.jsonl", "kto") == [
+    assert load_examples(GOOD / "kto.jsonl", kind("kto")) == [
         ScoredExample(_at("kto.jsonl", 1), "Say hi", "Hi!", True, desirable=True),
         ScoredExample(_at("kto.jsonl", 2), "Say hi", "No.", False, desirable=False),
     ]
@@ -109,14 +110,14 @@ def test_kto_bool_scores() -> None:
 
 def test_kto_output_label_aliases_with_midpoint_rule() -> None:
     # Scores 4, 1, 2.5: none negative, not all in [0, 1] -> midpoint 2.5, which is neutral.
-    assert load_examples(GOOD / "kto_aliases.jsonl", "kto") == [
+    assert load_examples(GOOD / "kto_aliases.jsonl", kind("kto")) == [
         ScoredExample(_at("kto_aliases.jsonl", 1), "Rate me", "Great answer", 4.0, desirable=True),
         ScoredExample(_at("kto_aliases.jsonl", 2), "Rate me", "Poor answer", 1.0, desirable=False),
     ]
 
 
 def test_kto_csv_parses_text_scores() -> None:
-    collected = collect_examples(GOOD / "kto.csv", "kto")
+    collected = collect_examples(GOOD / "kto.csv", kind("kto"))
     assert collected.problems == []
     assert [ex.score for ex in collected.examples if isinstance(ex, ScoredExample)] == [
         True,
@@ -127,7 +128,7 @@ def test_kto_csv_parses_text_scores() -> None:
 
 def test_columns_rename_wins_over_a_field_of_the_same_name() -> None:
     examples = load_examples(
-        GOOD / "columns.jsonl", "sft", columns={"question": "prompt", "answer": "completion"}
+        GOOD / "columns.jsonl", kind("sft"), columns={"question": "prompt", "answer": "completion"}
     )
     assert examples == [SFTExample(_at("columns.jsonl", 1), prompt="What is 2+2?", completion="4")]
 
@@ -172,7 +173,7 @@ def test_kto_nan_from_python_and_numbers_become_floats() -> None:
         "f.jsonl:3: score: score must be a finite number, got NaN"
     ]
     example, _ = normalise_row(
-        {"prompt": "a", "completion": "b", "score": 3}, method="kto", origin=Origin("f", 1)
+        {"prompt": "a", "completion": "b", "score": 3}, kind=kind("kto"), origin=Origin("f", 1)
     )
     assert isinstance(example, ScoredExample)
     assert example.score == 3.0 and isinstance(example.score, float)
@@ -189,6 +190,8 @@ def test_several_problems_in_one_row_are_all_reported() -> None:
     ]
 
 
-def test_unknown_method_is_a_programming_error_here() -> None:
-    with pytest.raises(ValueError, match="unknown method"):
-        normalise_row({}, method="ppo", origin=Origin("f", 1))
+def test_every_registered_method_reads_one_of_the_record_kinds() -> None:
+    from tuneforge.data.formats import ALIASES
+    from tuneforge.methods import METHODS
+
+    assert {spec.record_kind for spec in METHODS.values()} <= set(ALIASES)

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from helpers import kind
 from tuneforge.data.load import collect_examples, load_examples, read_rows
 from tuneforge.data.types import Origin, PairExample, ScoredExample, SFTExample
 from tuneforge.errors import DataError
@@ -70,7 +71,7 @@ def test_parquet_rows_are_numbered_from_one(tmp_path: Path) -> None:
         }
     )
     pq.write_table(table, path)
-    examples = load_examples(path, "dpo")
+    examples = load_examples(path, kind("dpo"))
     assert examples == [
         PairExample(Origin(str(path), 1), prompt="a", chosen="b", rejected="x"),
         PairExample(Origin(str(path), 2), prompt="c", chosen="d", rejected="y"),
@@ -81,7 +82,9 @@ def test_parquet_with_nested_chat_messages(tmp_path: Path) -> None:
     path = tmp_path / "chat.parquet"
     messages = [[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]]
     pq.write_table(pa.table({"messages": messages}), path)
-    assert load_examples(path, "sft") == [SFTExample(Origin(str(path), 1), messages=messages[0])]
+    assert load_examples(path, kind("sft")) == [
+        SFTExample(Origin(str(path), 1), messages=messages[0])
+    ]
 
 
 def test_empty_parquet_is_reported(tmp_path: Path) -> None:
@@ -113,39 +116,44 @@ def test_name_overrides_how_the_file_is_called(tmp_path: Path) -> None:
 
 def test_load_examples_lists_every_error_line() -> None:
     with pytest.raises(DataError) as info:
-        load_examples(BAD / "invalid_utf8.jsonl", "sft")
+        load_examples(BAD / "invalid_utf8.jsonl", kind("sft"))
     message = str(info.value)
     assert "2 errors" in message
     assert f"{BAD / 'invalid_utf8.jsonl'}:2: encoding: invalid UTF-8" in message
     assert f"{BAD / 'invalid_utf8.jsonl'}:4: json: invalid JSON" in message
 
 
-def test_load_examples_rejects_unknown_method() -> None:
-    with pytest.raises(DataError, match="unknown method 'ppo'; choose one of sft, dpo, orpo, kto"):
-        load_examples(GOOD / "sft.jsonl", "ppo")
+def test_unknown_method_is_refused_by_the_registry() -> None:
+    from tuneforge.errors import ConfigError
+    from tuneforge.methods import method_spec
+
+    with pytest.raises(
+        ConfigError, match="unknown method 'ppo'; choose one of sft, dpo, orpo, kto"
+    ):
+        method_spec("ppo")
 
 
 def test_load_examples_labels_kto_and_drops_neutrals(tmp_path: Path) -> None:
     path = tmp_path / "kto.jsonl"
     rows = [{"prompt": "p", "completion": f"c{s}", "score": s} for s in (0.9, 0.5, 0.1)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    examples = load_examples(path, "kto")
+    examples = load_examples(path, kind("kto"))
     assert [(ex.origin.line, ex.desirable) for ex in examples if isinstance(ex, ScoredExample)] == [
         (1, True),
         (3, False),
     ]
     # An explicit threshold wins over the [0, 1] rule.
-    high = load_examples(path, "kto", kto_threshold=0.95)
+    high = load_examples(path, kind("kto"), score_threshold=0.95)
     assert [ex.desirable for ex in high if isinstance(ex, ScoredExample)] == [False] * 3
 
 
 def test_load_examples_all_neutral_raises() -> None:
     with pytest.raises(DataError, match="every example is neutral"):
-        load_examples(BAD / "kto_all_neutral.jsonl", "kto")
+        load_examples(BAD / "kto_all_neutral.jsonl", kind("kto"))
 
 
 def test_collect_examples_returns_records_and_problems_side_by_side() -> None:
-    collected = collect_examples(BAD / "missing_completion.jsonl", "sft")
+    collected = collect_examples(BAD / "missing_completion.jsonl", kind("sft"))
     assert collected.records == 2
     assert len(collected.examples) == 1
     assert [p.line for p in collected.errors] == [2]
@@ -156,6 +164,6 @@ def test_100k_lines_are_checked_fast(tmp_path: Path) -> None:
     line = json.dumps({"prompt": "What is the capital of France?", "completion": "Paris."})
     path.write_text((line + "\n") * 20_000)
     start = time.perf_counter()
-    collected = collect_examples(path, "sft")
+    collected = collect_examples(path, kind("sft"))
     assert len(collected.examples) == 20_000
     assert time.perf_counter() - start < 5  # about 0.3 s here; the bench covers 100k lines

@@ -9,7 +9,7 @@ import torch
 from accelerate import Accelerator
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from tuneforge.config import DPOSection, LoraConfig
+from tuneforge.config import LoraConfig
 from tuneforge.data.tokenize import TokenizedPair
 from tuneforge.data.types import Origin
 from tuneforge.engine.reference import (
@@ -21,7 +21,7 @@ from tuneforge.engine.reference import (
     model_fingerprint,
     reference_cache_key,
 )
-from tuneforge.methods.dpo import DPOMethod
+from tuneforge.methods.dpo import DPOMethod, DPOSection
 from tuneforge.models import attach_lora, build_tiny_model
 
 ORIGIN = Origin("pairs.jsonl", 1)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers import kind
 from tuneforge.config import KTOSection, parse_config
 from tuneforge.data.load import load_examples
 from tuneforge.data.tokenize import IGNORE_INDEX, TokenizedScored
@@ -137,7 +138,7 @@ def test_a_dpo_file_is_unpaired_for_kto(tmp_path: Path) -> None:
         {"prompt": "Bye", "chosen": "Goodbye, take care.", "rejected": "k"},
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    examples = load_examples(path, "kto")
+    examples = load_examples(path, kind("kto"))
     assert [(e.completion, e.desirable) for e in examples] == [  # type: ignore[union-attr]
         ("Hello! How can I help?", True),
         ("What.", False),
@@ -151,7 +152,7 @@ def test_renamed_pair_columns_are_unpaired_too(tmp_path: Path) -> None:
     path = tmp_path / "pairs.jsonl"
     path.write_text(json.dumps({"q": "Hi", "good": "Hello!", "bad": "No."}) + "\n")
     columns = {"q": "prompt", "good": "chosen", "bad": "rejected"}
-    examples = load_examples(path, "kto", columns=columns)
+    examples = load_examples(path, kind("kto"), columns=columns)
     assert [e.desirable for e in examples] == [True, False]  # type: ignore[union-attr]
 
 
@@ -219,13 +220,13 @@ def test_collate_refuses_other_items() -> None:
 
 
 def test_check_accepts_a_dpo_file_for_kto(tmp_path: Path) -> None:
-    from tuneforge.data.check import run_check
+    from tuneforge.run.check import check_file
 
     path = tmp_path / "pairs.jsonl"
     rows = [
         {"prompt": f"Q{i}?", "chosen": f"Good answer {i}.", "rejected": "No."} for i in range(3)
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    report = run_check(path, method="kto", model="none")
+    report = check_file(path, method="kto", model="none")
     assert not [p for p in report.problems if p.is_error]
     assert report.summary["kto"]["desirable"] == 3 and report.summary["kto"]["undesirable"] == 3

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from tuneforge.errors import TuneforgeError
@@ -59,14 +58,8 @@ def comparison_rows(runs: Sequence[tuple[str, dict[str, Any]]]) -> list[list[str
     return rows
 
 
-def compare_command(paths: Sequence[Path], console: Console | None = None) -> int:
-    """CLI body of ``tuneforge compare``: a table of every run's headline results."""
-    console = console or Console()
-    try:
-        runs = load_runs(paths)
-    except TuneforgeError as error:
-        console.print(f"error: {error}", style="red", highlight=False)
-        return 2
+def comparison_table(runs: Sequence[tuple[str, dict[str, Any]]]) -> Table:
+    """A table of every run's headline results (`comparison_rows`)."""
     table = Table(title="tuneforge runs, held-out results")
     level = round(100 * runs[0][1].get("settings", {}).get("confidence", 0.95)) if runs else 95
     for column in (
@@ -82,5 +75,4 @@ def compare_command(paths: Sequence[Path], console: Console | None = None) -> in
         table.add_column(column)
     for row in comparison_rows(runs):
         table.add_row(*row)
-    console.print(table)
-    return 0
+    return table

@@ -8,11 +8,12 @@ from typing import Any
 
 from rich.console import Console
 
+from tuneforge.cli import compare_command
 from tuneforge.config import CheckRule
 from tuneforge.evaluate.heldout import EvalItem
 from tuneforge.evaluate.metrics.tasks import VariantOutputs, checks_task, classification_task
 from tuneforge.evaluate.report import build_report, render_report
-from tuneforge.evaluate.report.compare import compare_command, comparison_rows
+from tuneforge.evaluate.report.compare import comparison_rows
 from tuneforge.evaluate.results import (
     compare,
     example_entries,
