@@ -26,11 +26,11 @@ from tuneforge.data.tokenize import TokenizedDataset, TokenizeSettings, tokenize
 from tuneforge.data.types import Example
 from tuneforge.embedded import tuneforge_home
 from tuneforge.engine.batches import items_read
-from tuneforge.engine.files import write_dir_atomic, write_json_atomic, write_text_atomic
 from tuneforge.engine.loop import LoopInputs, LoopResult, WindowResult, run_loop
 from tuneforge.engine.precision import make_accelerator
 from tuneforge.engine.reference import build_reference
 from tuneforge.errors import DataError, TuneforgeError
+from tuneforge.io import write_dir_atomic, write_json_atomic, write_text_atomic
 from tuneforge.methods import build_method
 from tuneforge.models import attach_lora, load_model, load_tokenizer
 

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from typing import Any
 
 from tuneforge.data.types import Example
+from tuneforge.io import to_jsonl
 
 
 def example_to_row(example: Example) -> dict[str, Any]:
@@ -51,4 +52,4 @@ def split_examples(
 
 def rows_to_jsonl(examples: Sequence[Example]) -> str:
     """JSONL text of the records, one object per line."""
-    return "".join(json.dumps(example_to_row(e), ensure_ascii=False) + "\n" for e in examples)
+    return to_jsonl((example_to_row(e) for e in examples), ensure_ascii=False)

@@ -7,8 +7,13 @@ A text field is either a plain string or a list of OpenAI-style chat messages
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+if TYPE_CHECKING:
+    import torch
+
+#: A collated batch: named tensors, (B, T) rows or (B,) per-example values (see each collate).
+Batch = dict[str, "torch.Tensor"]
 Message = dict[str, str]
 Text = str | list[Message]
 Method = Literal["sft", "dpo", "orpo", "kto"]

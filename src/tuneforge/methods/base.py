@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from tuneforge.data.types import Batch  # re-exported: methods and engine import it here
+
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel
 
     from tuneforge.data.tokenize import Tokenized
-
-Batch = dict[str, "torch.Tensor"]
 
 
 @dataclass

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from tuneforge.config import DPOSection, TuneforgeConfig
 from tuneforge.methods.base import Batch, ReferenceLogps, StepOutput
-from tuneforge.methods.preference import collate_pairs, count_pairs, pair_logps, pair_tokens
+from tuneforge.methods.pairs import collate_pairs, count_pairs, pair_logps, pair_tokens
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
