@@ -346,7 +346,9 @@ def build_trl_trainer(
 
 def base_model_params(model: Any) -> int:
     """Parameters of the model under a peft wrapper, the adapter's own left out."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    from tuneforge.models import base_model
+
+    base = base_model(model)
     return sum(p.numel() for n, p in base.named_parameters() if "lora_" not in n)
 
 

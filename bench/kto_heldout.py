@@ -34,10 +34,9 @@ def score(run_dir: Path, eval_file: str | None) -> dict[str, Any]:
     from tuneforge.config import load_config
     from tuneforge.data.load import load_examples
     from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples
-    from tuneforge.engine.reference import reference_mode
     from tuneforge.methods.kto_data import collate_scored
     from tuneforge.methods.logps import model_token_logps
-    from tuneforge.models import load_model, load_tokenizer
+    from tuneforge.models import adapter_disabled, load_model, load_tokenizer
 
     cfg = load_config(run_dir / "config.yaml")
     path = eval_file or cfg.data.eval or str(run_dir / "eval.jsonl")
@@ -61,7 +60,7 @@ def score(run_dir: Path, eval_file: str | None) -> dict[str, Any]:
             )
             inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
             tuned, mask = model_token_logps(model, inputs, batch["labels"])
-            with reference_mode(model) as base_model:
+            with adapter_disabled(model) as base_model:
                 base, _ = model_token_logps(base_model, inputs, batch["labels"])
             for row in range(len(batch["desirable"])):
                 rows.append(

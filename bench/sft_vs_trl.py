@@ -216,6 +216,8 @@ def run_trl(settings: Settings, workdir: Path, run_dir: Path) -> dict[str, Any]:
     import torch
     from trl import SFTConfig, SFTTrainer
 
+    from tuneforge.models import base_model
+
     rows = common.read_jsonl(workdir / "trl_train.jsonl")
     clock = common.StepClock()
     state: dict[str, Any] = {"tokens": 0, "losses": [], "first_batch": {}}
@@ -245,7 +247,7 @@ def run_trl(settings: Settings, workdir: Path, run_dir: Path) -> dict[str, Any]:
     )
     mismatched = _compare_ids(trainer.train_dataset, workdir / "ours_ids.jsonl")
     model = trainer.model
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = base_model(model)
     n_params = training.base_model_params(model)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     set_up_s = time.perf_counter() - start.started

@@ -1,10 +1,12 @@
-"""Load a base model and its tokenizer from ``embedded``, a local folder or a hub id."""
+"""Load a base model and its tokenizer from ``embedded``, a local folder or a hub id; and the
+helpers that look through the wrappers a model runs in (DDP, peft) and say what it supports.
+"""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +18,18 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from tuneforge.config import LoraConfig
+
+#: Model families whose logits are exactly ``lm_head(last_hidden_state)`` (no soft-capping or
+#: scaling), so the head can be applied to the learned positions alone (``methods/logps.py``).
+PLAIN_HEAD_FAMILIES = frozenset(
+    {"llama", "mistral", "qwen2", "qwen3", "phi3", "olmo2", "smollm3", "starcoder2"}
+)
+#: Model families whose transformers 5.24 attention (sdpa, eager, flash) keeps sequences
+#: packed in one row apart when ``position_ids`` restart at 0 and no attention mask is given
+#: (``masking_utils.find_packed_sequence_indices``; the model must run with use_cache=False).
+PACKED_FAMILIES = frozenset(
+    {"llama", "mistral", "qwen2", "qwen3", "phi3", "olmo2", "smollm3", "starcoder2"}
+)
 
 
 def resolve_model_source(name: str, home: Path | None = None) -> str:
@@ -144,3 +158,54 @@ def _quiet_peft_wrapping() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
         yield
+
+
+# ---------------------------------------------------------------------------------------------
+# Looking through wrappers
+# ---------------------------------------------------------------------------------------------
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain module under a DistributedDataParallel wrapper (``.module``), else ``model``."""
+    return getattr(model, "module", model)
+
+
+def is_peft(model: torch.nn.Module) -> bool:
+    """True when ``model`` is a peft wrapper (an adapter that can be switched off)."""
+    return hasattr(model, "disable_adapter") and hasattr(model, "get_base_model")
+
+
+def base_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformers model under the DDP and peft wrappers (its LoRA layers stay inside)."""
+    inner = unwrap(model)
+    return inner.get_base_model() if hasattr(inner, "get_base_model") else inner
+
+
+def model_family(model: torch.nn.Module) -> str | None:
+    """The ``config.model_type`` of the model under its wrappers (None without a config)."""
+    return getattr(getattr(base_model(model), "config", None), "model_type", None)
+
+
+def packable(model: torch.nn.Module) -> bool:
+    """True when ``model`` keeps sequences packed in one row apart (see `PACKED_FAMILIES`)."""
+    return model_family(model) in PACKED_FAMILIES
+
+
+@contextmanager
+def adapter_disabled(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """The reference view of ``model``: eval mode, no gradients, LoRA adapter disabled.
+
+    A peft model runs with its adapter switched off (``disable_adapter()``), so it computes the
+    base model; any other model is yielded as it is (eval mode, no gradients). Restores the
+    previous train/eval mode afterwards, so it can wrap a call in the middle of a training step.
+    """
+    import torch
+
+    was_training = model.training
+    model.eval()
+    adapter_off = model.disable_adapter() if is_peft(model) else nullcontext()
+    try:
+        with torch.no_grad(), adapter_off:
+            yield model
+    finally:
+        model.train(was_training)

@@ -19,10 +19,9 @@ from helpers import first_lines, kind
 from tuneforge.config import load_config, parse_config
 from tuneforge.data.load import load_examples
 from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples
-from tuneforge.engine.reference import reference_mode
 from tuneforge.methods.kto_data import collate_scored
 from tuneforge.methods.logps import model_token_logps
-from tuneforge.models import load_adapter, load_model, load_tokenizer
+from tuneforge.models import adapter_disabled, load_adapter, load_model, load_tokenizer
 from tuneforge.run.stage import train
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "feedback"
@@ -44,7 +43,7 @@ def held_out_rewards(
             )
             inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
             tuned, mask = model_token_logps(model, inputs, batch["labels"])
-            with reference_mode(model) as base_model:
+            with adapter_disabled(model) as base_model:
                 base, _ = model_token_logps(base_model, inputs, batch["labels"])
             for row, flag in enumerate(batch["desirable"].tolist()):
                 rows.append(

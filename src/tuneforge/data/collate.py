@@ -21,7 +21,7 @@ from typing import Protocol
 import torch
 
 from tuneforge.data.tokenize import IGNORE_INDEX
-from tuneforge.methods.base import Batch
+from tuneforge.data.types import Batch
 
 __all__ = ["MODEL_INPUT_KEYS", "LabelledIds", "model_inputs", "pack_sft", "pad_right", "pad_sft"]
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuneforge.data.load import load_examples, load_labelled
 from tuneforge.data.types import Example, RecordKind
+from tuneforge.io import to_jsonl
 
 if TYPE_CHECKING:
     from tuneforge.config import TuneforgeConfig
@@ -64,7 +65,7 @@ def split_examples(
 
 def rows_to_jsonl(examples: Sequence[Example]) -> str:
     """JSONL text of the records, one object per line."""
-    return "".join(json.dumps(example_to_row(e), ensure_ascii=False) + "\n" for e in examples)
+    return to_jsonl((example_to_row(e) for e in examples), ensure_ascii=False)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    import torch
+
+#: A collated batch: named tensors, (B, T) rows or (B,) per-example values (see each collate).
+Batch = dict[str, "torch.Tensor"]
 Message = dict[str, str]
 Text = str | list[Message]
 CHAT_ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")

@@ -7,7 +7,6 @@ log lines otherwise, so CI logs and redirected output stay readable.
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
 import sys
 import time
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tuneforge.errors import ConfigError
+from tuneforge.io import read_jsonl, to_jsonl, write_text_atomic
 
 METRICS_FILE = "metrics.jsonl"
 # The import name and pip name of each tracker accelerate can report to.
@@ -43,12 +43,8 @@ def truncate_metrics(path: Path, last_step: int) -> None:
     """Drop records after ``last_step``: on resume they are logged again."""
     if not path.is_file():
         return
-    kept = [
-        line
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip() and json.loads(line).get("step", 0) <= last_step
-    ]
-    path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+    kept = [record for record in read_jsonl(path) if record.get("step", 0) <= last_step]
+    write_text_atomic(path, to_jsonl(kept))
 
 
 def _clean(value: Any) -> Any:
@@ -96,7 +92,7 @@ class RunLogger:
         """Append one record (it must hold ``step``) and show it."""
         record = {key: _clean(value) for key, value in record.items()}
         with self.path.open("a", encoding="utf-8") as stream:
-            stream.write(json.dumps(record) + "\n")
+            stream.write(to_jsonl([record]))
         if self.tracker_log is not None:
             numbers = {k: v for k, v in record.items() if isinstance(v, (int, float))}
             self.tracker_log(numbers, step=record["step"])

@@ -29,11 +29,12 @@ from tuneforge.engine.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from tuneforge.engine.evaluation import evaluate_loss, finish_metrics
+from tuneforge.engine.heldout_loss import evaluate_loss, finish_metrics
 from tuneforge.engine.logging import RunLogger, truncate_metrics
 from tuneforge.engine.watchdog import Watchdog
 from tuneforge.errors import TuneforgeError
 from tuneforge.methods.base import Batch, ReferenceLogps, TrainingMethod
+from tuneforge.models import unwrap
 
 SCHEDULERS = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
 
@@ -169,7 +170,7 @@ def _restore(inputs: LoopInputs, model: Any, optimizer: Any, scheduler: Any) -> 
     folder = latest_checkpoint(inputs.run_dir)
     if folder is None:
         raise TuneforgeError(f"{inputs.run_dir}: nothing to resume (no checkpoint yet)")
-    state = load_checkpoint(folder, getattr(model, "module", model), optimizer, scheduler)
+    state = load_checkpoint(folder, unwrap(model), optimizer, scheduler)
     truncate_metrics(inputs.run_dir / "metrics.jsonl", state.global_step)
     return state
 

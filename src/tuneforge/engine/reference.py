@@ -27,8 +27,6 @@ import copy
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +37,9 @@ from accelerate import Accelerator
 
 from tuneforge.data.tokenize import Tokenized
 from tuneforge.engine.batches import indexed_batches
+from tuneforge.io import write_file_atomic
 from tuneforge.methods.base import Batch, ReferenceLogps, ReferenceMethod
+from tuneforge.models import adapter_disabled, base_model, is_peft
 
 __all__ = [
     "CACHE_FORMAT",
@@ -51,34 +51,12 @@ __all__ = [
     "items_fingerprint",
     "model_fingerprint",
     "reference_cache_key",
-    "reference_mode",
 ]
 
 #: Bumped whenever the cache file layout or the meaning of its values changes.
 CACHE_FORMAT = 1
 #: Config keys that do not change the model's outputs (left out of the fingerprint).
 _VOLATILE_CONFIG_KEYS = ("use_cache", "_name_or_path", "transformers_version", "architectures")
-
-
-def _is_peft(model: torch.nn.Module) -> bool:
-    return hasattr(model, "disable_adapter") and hasattr(model, "get_base_model")
-
-
-@contextlib.contextmanager
-def reference_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """The reference view of ``model``: eval mode, no gradients, LoRA adapter disabled.
-
-    Restores the previous train/eval mode afterwards, so it can wrap a call in the middle of
-    a training step.
-    """
-    was_training = model.training
-    model.eval()
-    adapter_off = model.disable_adapter() if _is_peft(model) else contextlib.nullcontext()
-    try:
-        with torch.no_grad(), adapter_off:
-            yield model
-    finally:
-        model.train(was_training)
 
 
 @contextlib.contextmanager
@@ -98,7 +76,7 @@ class OnTheFlyReference:
 
     def __init__(self, method: ReferenceMethod, model: torch.nn.Module) -> None:
         self.method = method
-        if _is_peft(model):
+        if is_peft(model):
             self.model = model
         else:
             self.model = copy.deepcopy(model).eval()
@@ -106,7 +84,7 @@ class OnTheFlyReference:
 
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Per-example reference values of ``batch``, each (B,), without gradients."""
-        with reference_mode(self.model) as model:
+        with adapter_disabled(self.model) as model:
             values = self.method.reference_values(model, batch)
         return {name: value.detach().float() for name, value in values.items()}
 
@@ -155,7 +133,7 @@ def compute_reference_values(
     ``model`` is the policy before training (peft: the adapter is disabled for the pass).
     """
     collected: dict[str, list[torch.Tensor]] = {}
-    with _rng_untouched(), reference_mode(model) as reference:
+    with _rng_untouched(), adapter_disabled(model) as reference:
         for batch in indexed_batches(method, items, batch_size, pad_token_id, accelerator.device):
             with accelerator.autocast():
                 values = method.reference_values(reference, batch)
@@ -175,7 +153,7 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     Hashing all weights (≈0.5 s for 135M parameters) catches any change, such as a model
     fine-tuned by an earlier stage under the same path.
     """
-    base = model.get_base_model() if _is_peft(model) else model
+    base = base_model(model)
     digest = hashlib.sha256()
     config = getattr(base, "config", None)
     if config is not None:
@@ -271,15 +249,7 @@ def _fill_missing(
 
 def _save_atomic(path: Path, payload: dict[str, Any]) -> None:
     """torch.save to a temporary file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        torch.save(payload, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_file_atomic(path, lambda temporary: torch.save(payload, temporary))
 
 
 @dataclass

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from tuneforge.config import TuneforgeConfig, load_config
 from tuneforge.data.types import RecordKind
-from tuneforge.engine.files import write_json_atomic
 from tuneforge.errors import DataError, TuneforgeError
 from tuneforge.evaluate.heldout import EvalData, few_shot, load_eval_data
 from tuneforge.evaluate.inference.scoring import generate_and_score
@@ -42,6 +41,8 @@ from tuneforge.evaluate.results import (
     variant_entry,
 )
 from tuneforge.evaluate.variants import VariantSpec, encode_prompt, encode_reply, variant_specs
+from tuneforge.io import write_json_atomic
+from tuneforge.models import adapter_disabled, is_peft
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -63,16 +64,20 @@ class EvalModels:
 
     @contextmanager
     def use(self, role: str) -> Iterator[PreTrainedModel]:
-        """The model for ``role`` ('base' or 'tuned') for the duration of the block."""
+        """The model for ``role`` ('base' or 'tuned') for the duration of the block.
+
+        Without a separate base model, 'base' is the tuned LoRA model with its adapter switched
+        off (`adapter_disabled`: eval mode, no gradients).
+        """
         if role == "tuned":
             assert self.tuned is not None
             yield self.tuned
         elif self.base is not None:
             yield self.base
         else:
-            assert self.tuned is not None and hasattr(self.tuned, "disable_adapter")
-            with self.tuned.disable_adapter():
-                yield self.tuned
+            assert self.tuned is not None and is_peft(self.tuned)
+            with adapter_disabled(self.tuned) as model:
+                yield model
 
 
 def load_models(cfg: TuneforgeConfig, run_dir: Path | None) -> EvalModels:

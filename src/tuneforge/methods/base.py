@@ -17,7 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from tuneforge.data.types import RecordKind
+from tuneforge.data.types import (
+    Batch,  # re-exported: methods and engine import it here
+    RecordKind,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -26,7 +29,6 @@ if TYPE_CHECKING:
     from tuneforge.config import Section, TuneforgeConfig
     from tuneforge.data.tokenize import Tokenized
 
-Batch = dict[str, "torch.Tensor"]
 SectionT = TypeVar("SectionT", bound="Section")
 
 

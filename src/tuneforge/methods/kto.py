@@ -43,8 +43,9 @@ from tuneforge.methods.base import (
     section_of,
 )
 from tuneforge.methods.kto_data import apply_score_weights, balance_weights, collate_scored
-from tuneforge.methods.kto_logps import sequence_logp_sums
 from tuneforge.methods.kto_loss import KTOLossType, kl_reference_point, kto_loss
+from tuneforge.methods.logps import batch_token_logps
+from tuneforge.models import adapter_disabled, is_peft, unwrap
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -97,12 +98,13 @@ _CLASS_MEANS = {
 
 def _completion_logps(model: torch.nn.Module, batch: Batch, prefix: str = "") -> torch.Tensor:
     """(B,) summed completion log-probs of the ``{prefix}input_ids`` rows under ``model``."""
-    return sequence_logp_sums(
+    logps, _ = batch_token_logps(
         model,
         batch[f"{prefix}input_ids"],
         batch[f"{prefix}attention_mask"],
         batch[f"{prefix}labels"],
-    )
+    )  # (B, T-1), packed where the model allows
+    return logps.sum(dim=-1)
 
 
 def _all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
@@ -205,15 +207,13 @@ class KTOMethod:
 
     def _live_reference_kl(self, model: torch.nn.Module, batch: Batch) -> torch.Tensor:
         """Reference log-probs of the mismatched rows: the LoRA policy with its adapter off."""
-        from tuneforge.engine.reference import reference_mode
-
-        inner = getattr(model, "module", model)  # under DDP, a no-grad pass needs no hooks
-        if not hasattr(inner, "disable_adapter"):
+        inner = unwrap(model)  # under DDP, a no-grad pass needs no hooks
+        if not is_peft(inner):
             raise ValueError(
                 "KTO needs live reference log-probs for its mismatched pairs: use a LoRA "
                 "adapter, or kto.precompute_ref: false for full fine-tuning"
             )
-        with reference_mode(inner) as reference:
+        with adapter_disabled(inner) as reference:
             return _completion_logps(reference, batch, "kl_").float()
 
     def _reference_point(

@@ -23,12 +23,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from tuneforge.data.lint.rules import KTO_RATIO_RANGE, kto_balance, kto_weights
 from tuneforge.data.collate import pad_right
 from tuneforge.data.kto_labels import resolve_kto_labels
+from tuneforge.data.lint.rules import KTO_RATIO_RANGE, kto_balance, kto_weights
 from tuneforge.data.tokenize import IGNORE_INDEX, Tokenized, TokenizedScored
-from tuneforge.data.types import Example, Origin, ScoredExample
-from tuneforge.methods.base import Batch
+from tuneforge.data.types import Batch, Example, Origin, ScoredExample
 
 if TYPE_CHECKING:
     from tuneforge.methods.kto import KTOSection

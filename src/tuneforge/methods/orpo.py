@@ -39,7 +39,7 @@ from tuneforge.methods.base import (
     StepOutput,
     section_of,
 )
-from tuneforge.methods.preference import collate_pairs, count_pairs, pair_logps, pair_tokens
+from tuneforge.methods.pairs import collate_pairs, count_pairs, pair_logps, pair_tokens
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel

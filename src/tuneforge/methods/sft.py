@@ -27,7 +27,7 @@ from tuneforge.methods.base import (
     StepOutput,
     section_of,
 )
-from tuneforge.methods.logps import model_token_logps, token_logps
+from tuneforge.methods.logps import model_token_logps
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -46,22 +46,24 @@ class SFTSection(Section):
 
 
 def sft_token_losses(
-    logits: torch.Tensor, labels: torch.Tensor
+    model: torch.nn.Module, inputs: dict[str, torch.Tensor], labels: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token NLL ``-log p(labels[:, t+1] | logits[:, t])`` of the learned tokens.
+    """Per-token NLL ``-log p(labels[:, t+1] | input_ids[:, :t+1])`` of the learned tokens.
 
     Standard next-token NLL; completion-only loss as in TRL's ``completion_only_loss`` when the
-    prompt labels are ``IGNORE_INDEX``.
+    prompt labels are ``IGNORE_INDEX``. The logits come from `model_token_logps` (the output
+    head runs on the learned positions alone where the model allows).
 
     Args:
-        logits: (B, T, V) model outputs.
+        model: a causal LM (optionally peft-wrapped); grad mode is the caller's.
+        inputs: model inputs (input_ids (B, T), and attention_mask or position_ids).
         labels: (B, T) long; ``IGNORE_INDEX`` where nothing is learned.
 
     Returns:
         ``(losses, mask)``: ``losses`` (B, T-1) float32, exactly 0 where masked; ``mask``
         (B, T-1) bool, True where a token is learned.
     """
-    logps, mask = token_logps(logits, labels)
+    logps, mask = model_token_logps(model, inputs, labels)
     # where() rather than plain negation: -0.0 at masked positions would print as "-0".
     return torch.where(mask, -logps, 0.0), mask
 
@@ -114,8 +116,7 @@ class SFTMethod:
         transformers skips the packed-sequence detection that keeps packed examples apart.
         """
         del reference
-        logps, _ = model_token_logps(model, model_inputs(batch), batch["labels"])
-        losses = -logps
+        losses, _ = sft_token_losses(model, model_inputs(batch), batch["labels"])
         if "attention_mask" in batch:
             tokens = int(batch["attention_mask"].sum().item())
         else:

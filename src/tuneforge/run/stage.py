@@ -25,13 +25,13 @@ from tuneforge.data.tokenize import TokenizedDataset, TokenizeSettings, tokenize
 from tuneforge.data.types import Example
 from tuneforge.embedded import tuneforge_home
 from tuneforge.engine.batches import items_read
-from tuneforge.engine.files import write_dir_atomic, write_json_atomic, write_text_atomic
 from tuneforge.engine.loop import LoopInputs, LoopResult, WindowResult, run_loop
 from tuneforge.engine.precision import make_accelerator
 from tuneforge.engine.reference import build_reference
 from tuneforge.errors import DataError, TuneforgeError
+from tuneforge.io import write_dir_atomic, write_json_atomic, write_text_atomic
 from tuneforge.methods import build_method
-from tuneforge.models import attach_lora, load_model, load_tokenizer
+from tuneforge.models import attach_lora, base_model, load_model, load_tokenizer
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -123,7 +123,7 @@ def save_final(run_dir: Path, model: Any, tokenizer: PreTrainedTokenizerBase) ->
     def fill(folder: Path) -> None:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        base = base_model(model)
         if getattr(base, "generation_config", None) is not None:
             base.generation_config.save_pretrained(folder)
 

@@ -10,7 +10,7 @@ from tuneforge.data.collate import model_inputs
 from tuneforge.data.tokenize import IGNORE_INDEX, TokenizedPair, TokenizedSFT
 from tuneforge.data.types import Origin
 from tuneforge.methods.logps import token_logps
-from tuneforge.methods.preference import collate_pairs, count_pairs, pair_logps, pair_tokens
+from tuneforge.methods.pairs import collate_pairs, count_pairs, pair_logps, pair_tokens
 
 M = IGNORE_INDEX
 ORIGIN = Origin("pairs.jsonl", 3)
@@ -82,10 +82,10 @@ def test_pair_logps_sum_completion_tokens_in_one_forward(tiny_model: PreTrainedM
 
 
 def test_pack_rows_first_fit_longest_first() -> None:
-    from tuneforge.methods.preference import _pack_rows
+    from tuneforge.methods.logps import pack_rows
 
-    assert _pack_rows([5, 3, 8, 2], capacity=10) == [[2, 3], [0, 1]]
-    assert _pack_rows([12, 3], capacity=10) == [[0], [1]]  # too long: a row of its own
+    assert pack_rows([5, 3, 8, 2], capacity=10) == [[2, 3], [0, 1]]
+    assert pack_rows([12, 3], capacity=10) == [[0], [1]]  # too long: a row of its own
 
 
 @pytest.mark.parametrize("capacity", [1024, 9])
@@ -93,14 +93,14 @@ def test_packed_forward_equals_the_padded_rows(
     tiny_model: PreTrainedModel, monkeypatch: pytest.MonkeyPatch, capacity: int
 ) -> None:
     """Packing (one row, or several rows with padded tails at capacity 9) changes nothing."""
-    import tuneforge.methods.preference as preference
+    import tuneforge.methods.logps as logps_module
 
     pairs = [*PAIRS, TokenizedPair(ORIGIN, [1, 40, 41, 42, 43], [50, 51, 52, 53, 2], [60, 2])]
     batch = collate_pairs(pairs, pad_token_id=2)
-    monkeypatch.setattr(preference, "PACK_CAPACITY", capacity)
+    monkeypatch.setattr(logps_module, "PACK_CAPACITY", capacity)
     results = []
     for packed in (True, False):
-        monkeypatch.setattr(preference, "_packable", lambda model, packed=packed: packed)
+        monkeypatch.setattr(logps_module, "packable", lambda model, packed=packed: packed)
         tiny_model.zero_grad(set_to_none=True)
         logps = pair_logps(tiny_model, batch, score_chosen_prompt=True)
         (logps.chosen.sum() - 2 * logps.rejected.sum() + logps.chosen_prompt.sum()).backward()
@@ -116,7 +116,7 @@ def test_packed_forward_equals_the_padded_rows(
 
 
 def test_llama_is_packed(tiny_model: PreTrainedModel) -> None:
-    from tuneforge.methods.preference import _packable
+    from tuneforge.models import packable
 
-    assert _packable(tiny_model)
-    assert not _packable(torch.nn.Linear(2, 2))
+    assert packable(tiny_model)
+    assert not packable(torch.nn.Linear(2, 2))

@@ -14,14 +14,13 @@ from tuneforge.engine.reference import (
     OnTheFlyReference,
     PrecomputedReference,
     compute_reference_values,
-    reference_mode,
 )
 from tuneforge.methods import build_method
 from tuneforge.methods.base import Batch
 from tuneforge.methods.kto import KTOMethod, kl_reference_point, kto_loss
 from tuneforge.methods.kto_data import collate_scored
 from tuneforge.methods.logps import model_token_logps
-from tuneforge.models import attach_lora
+from tuneforge.models import adapter_disabled, attach_lora
 
 PAD = 2
 
@@ -82,7 +81,7 @@ def policy_and_reference_logps(
     with torch.no_grad():
         pol = sequence_logps(policy, batch)
         pol_kl = sequence_logps(policy, batch, "kl_")
-        with reference_mode(policy) as ref_model:
+        with adapter_disabled(policy) as ref_model:
             ref = sequence_logps(ref_model, batch)
             ref_kl = sequence_logps(ref_model, batch, "kl_")
     return pol, pol_kl, ref, ref_kl
@@ -237,7 +236,11 @@ def test_finish_metrics_turns_sums_into_class_means() -> None:
 
 
 def test_packed_forward_equals_the_padded_one(tiny_model: PreTrainedModel) -> None:
-    from tuneforge.methods.kto_logps import packable, sequence_logp_sums
+    from tuneforge.methods.logps import batch_token_logps
+    from tuneforge.models import packable
+
+    def sequence_logp_sums(model: torch.nn.Module, *args: torch.Tensor, pack: bool):
+        return batch_token_logps(model, *args, pack=pack)[0].sum(-1)
 
     policy = lora_policy(tiny_model)
     assert packable(policy)

@@ -139,3 +139,76 @@ def test_model_token_logps_matches_full_logits_with_and_without_lora(
     plain.config.model_type = "llama"
     reference, _ = token_logps(plain(**inputs, use_cache=False).logits, labels)
     torch.testing.assert_close(fallback, reference, atol=1e-5, rtol=1e-5)
+
+
+def padded_rows(lengths: list[int], prompt: list[int], seed: int) -> tuple[torch.Tensor, ...]:
+    """Right-padded (R, T) ids, attention mask and completion labels (T = longest + 2)."""
+    generator = torch.Generator().manual_seed(seed)
+    width = max(lengths) + 2
+    input_ids = torch.randint(3, 2000, (len(lengths), width), generator=generator)
+    attention_mask = (torch.arange(width)[None] < torch.tensor(lengths)[:, None]).long()
+    input_ids = input_ids.masked_fill(attention_mask == 0, 2)  # the pad id, also EOS
+    labels = input_ids.masked_fill(attention_mask == 0, M)
+    for row, count in enumerate(prompt):
+        labels[row, :count] = M
+    return input_ids, attention_mask, labels
+
+
+@pytest.mark.parametrize("capacity", [None, 16, 12])
+def test_packed_token_logps_equal_the_padded_rows(tiny_model: Any, capacity: int | None) -> None:
+    """Packed into one row (default capacity) or several first-fit rows, values and grads agree."""
+    from tuneforge.methods.logps import model_token_logps, pack_rows, packed_token_logps
+
+    # Six sequences, one of a single token (nothing to predict), one longer than capacity 12
+    # (a row of its own); rows of 12 or 16 tokens leave padded tails.
+    lengths = [7, 3, 13, 5, 9, 1]
+    input_ids, attention_mask, labels = padded_rows(lengths, [2, 1, 4, 0, 3, 0], seed=3)
+    rows = pack_rows(lengths, max(capacity or 1024, *lengths))
+    assert len(rows) == 1 if capacity is None else len(rows) == 3
+    shapes: list[tuple[int, ...]] = []
+    hook = tiny_model.model.register_forward_hook(
+        lambda module, args, kwargs, output: shapes.append(tuple(kwargs["input_ids"].shape)),
+        with_kwargs=True,
+    )
+    try:
+        tiny_model.zero_grad(set_to_none=True)
+        packed, packed_mask = packed_token_logps(
+            tiny_model, input_ids, attention_mask, labels, capacity=capacity
+        )
+        packed.sum().backward()
+    finally:
+        hook.remove()
+    packed_grad = tiny_model.model.layers[0].self_attn.q_proj.weight.grad.clone()
+    # One forward over the packed rows, as wide as the fullest one.
+    assert shapes == [(len(rows), max(sum(lengths[i] for i in row) for row in rows))]
+    tiny_model.zero_grad(set_to_none=True)
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    padded, padded_mask = model_token_logps(tiny_model, inputs, labels)
+    padded.sum().backward()
+    padded_grad = tiny_model.model.layers[0].self_attn.q_proj.weight.grad.clone()
+    assert packed.shape == padded.shape == (len(lengths), max(lengths) + 1)
+    assert torch.equal(packed_mask, padded_mask)
+    assert not packed[~packed_mask].any()  # exactly 0 off the learned positions
+    torch.testing.assert_close(packed, padded, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(packed_grad, padded_grad, atol=1e-5, rtol=1e-4)
+
+
+def test_batch_token_logps_packs_only_models_that_allow_it(tiny_model: Any) -> None:
+    import tuneforge.methods.logps as logps_module
+
+    input_ids, attention_mask, labels = padded_rows([4, 6, 2], [1, 2, 0], seed=4)
+    seen: list[tuple[str, ...]] = []
+    hook = tiny_model.model.register_forward_hook(
+        lambda module, args, kwargs, output: seen.append(tuple(sorted(kwargs))), with_kwargs=True
+    )
+    try:
+        with torch.no_grad():
+            auto, _ = logps_module.batch_token_logps(tiny_model, input_ids, attention_mask, labels)
+            padded, _ = logps_module.batch_token_logps(
+                tiny_model, input_ids, attention_mask, labels, pack=False
+            )
+    finally:
+        hook.remove()
+    assert "position_ids" in seen[0] and "attention_mask" not in seen[0]  # a llama is packed
+    assert "attention_mask" in seen[1]
+    torch.testing.assert_close(auto, padded, atol=1e-5, rtol=1e-5)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 from transformers import PreTrainedModel
 
 from tuneforge.config import SFTSection, parse_config
+from tuneforge.data.collate import model_inputs
 from tuneforge.data.tokenize import IGNORE_INDEX, TokenizedPair, TokenizedSFT
 from tuneforge.data.types import Origin
 from tuneforge.methods import METHOD_MODULES, build_method
+from tuneforge.methods.logps import token_logps
 from tuneforge.methods.sft import SFTMethod, sft_token_losses
 
 M = IGNORE_INDEX
@@ -46,17 +49,44 @@ def grad_of(model: PreTrainedModel, loss: torch.Tensor) -> torch.Tensor:
     return weight.grad.clone()
 
 
+class FixedLogits(torch.nn.Module):
+    """A stand-in causal LM whose forward returns the given logits, whatever the inputs."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.fixed = logits
+
+    def forward(self, **inputs: object) -> SimpleNamespace:
+        return SimpleNamespace(logits=self.fixed)
+
+
 def test_sft_token_losses_hand_computed() -> None:
     ln2 = math.log(2.0)
-    logits = torch.tensor([[[0.0, 0.0, 0.0], [ln2, 0.0, 0.0], [9.0, 9.0, 9.0]]])
+    model = FixedLogits(torch.tensor([[[0.0, 0.0, 0.0], [ln2, 0.0, 0.0], [9.0, 9.0, 9.0]]]))
+    inputs = {"input_ids": torch.tensor([[0, 1, 0]])}
     # -log(1/3) for label 1 at position 0, -log(1/2) for label 0 at position 1.
-    losses, mask = sft_token_losses(logits, torch.tensor([[M, 1, 0]]))
+    losses, mask = sft_token_losses(model, inputs, torch.tensor([[M, 1, 0]]))
     torch.testing.assert_close(losses, torch.tensor([[math.log(3.0), ln2]]))
     torch.testing.assert_close(losses.sum(), torch.tensor(math.log(6.0)))
     assert mask.all()
-    losses, mask = sft_token_losses(logits, torch.tensor([[M, M, 0]]))
+    losses, mask = sft_token_losses(model, inputs, torch.tensor([[M, M, 0]]))
     torch.testing.assert_close(losses, torch.tensor([[0.0, ln2]]))
     assert not torch.signbit(losses[0, 0])  # +0.0, not -0.0
+
+
+@pytest.mark.parametrize("packing", [False, True])
+def test_step_sums_sft_token_losses(tiny_model: PreTrainedModel, packing: bool) -> None:
+    """The loss step returns is the sum of `sft_token_losses` (the tested function)."""
+    sft_method = method(packing=packing)
+    batch = sft_method.collate(ITEMS, PAD)
+    losses, mask = sft_token_losses(tiny_model, model_inputs(batch), batch["labels"])
+    assert int(mask.sum()) == sft_method.count_units(batch)
+    step = sft_method.step(tiny_model, batch, None)
+    torch.testing.assert_close(step.loss_sum, losses.sum())
+    # And it is the NLL of the full logits (the head-on-learned-positions path changes nothing).
+    logits = tiny_model(**model_inputs(batch), use_cache=False).logits
+    full, _ = token_logps(logits, batch["labels"])
+    torch.testing.assert_close(step.loss_sum, -full.sum(), atol=1e-5, rtol=1e-5)
 
 
 def test_method_attributes_and_units() -> None:

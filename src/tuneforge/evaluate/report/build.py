@@ -6,13 +6,11 @@ directory — so ``tuneforge report RUN_DIR`` can rebuild it at any time without
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from tuneforge.engine.files import write_text_atomic
 from tuneforge.errors import TuneforgeError
 from tuneforge.evaluate.report.plots import training_curves
 from tuneforge.evaluate.report.sections import (
@@ -24,6 +22,7 @@ from tuneforge.evaluate.report.sections import (
     verdict_section,
 )
 from tuneforge.evaluate.results import EVAL_FILE, read_eval
+from tuneforge.io import read_jsonl, write_text_atomic
 
 REPORT_FILE = "report.html"
 METRICS_FILE = "metrics.jsonl"
@@ -75,15 +74,7 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     """Records of metrics.jsonl (an empty list when the file is missing; bad lines skipped)."""
     if not path.is_file():
         return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+    return [record for record in read_jsonl(path, skip_invalid=True) if isinstance(record, dict)]
 
 
 def curves_section(records: Sequence[Mapping[str, Any]]) -> str:

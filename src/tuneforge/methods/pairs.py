@@ -20,9 +20,10 @@ the summed log-prob of a row is exactly the sequence log-prob of its completion,
 The forward pass does not run on the padding. Preference pairs vary a lot in length (a terse
 rejected reply next to a long chosen one), so padding every row to the longest typically
 wastes a third to a half of the compute and activation memory. For model families whose
-attention turns restarting ``position_ids`` into a block-diagonal mask (`PACKED_FAMILIES`),
-`pair_logps` packs the sequences end to end into rows of about `PACK_CAPACITY` tokens, with no
-attention across sequences, and maps the log-probs back onto the padded grid. Other models run
+attention turns restarting ``position_ids`` into a block-diagonal mask
+(``models.PACKED_FAMILIES``), `pair_logps` packs the sequences end to end into rows of about
+``methods.logps.PACK_CAPACITY`` tokens, with no attention across sequences, and maps the
+log-probs back onto the padded grid (``methods.logps.batch_token_logps``). Other models run
 the padded rows as they are. Either way the values are the same (up to float rounding).
 """
 
@@ -34,34 +35,21 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from tuneforge.data.collate import model_inputs, pad_right
+from tuneforge.data.collate import pad_right
 from tuneforge.data.tokenize import IGNORE_INDEX, TokenizedPair
 from tuneforge.methods.base import Batch
-from tuneforge.methods.logps import model_token_logps
+from tuneforge.methods.logps import batch_token_logps
 
 if TYPE_CHECKING:
     from tuneforge.data.tokenize import Tokenized
 
 __all__ = [
-    "PACKED_FAMILIES",
-    "PACK_CAPACITY",
     "PairLogps",
     "collate_pairs",
     "count_pairs",
     "pair_logps",
     "pair_tokens",
 ]
-
-#: Model families whose transformers 5.24 attention (sdpa, eager, flash) keeps sequences
-#: packed in one row apart when ``position_ids`` restart at 0 and no attention mask is given
-#: (``masking_utils.find_packed_sequence_indices``; the model must run with use_cache=False).
-PACKED_FAMILIES = frozenset(
-    {"llama", "mistral", "qwen2", "qwen3", "phi3", "olmo2", "smollm3", "starcoder2"}
-)
-#: Tokens per packed row. A row's attention costs O(length²) (the mask is dense), so rows are
-#: kept short enough for that to stay small next to the linear layers; a longer sequence gets
-#: a row of its own.
-PACK_CAPACITY = 1024
 
 
 def collate_pairs(items: Sequence[Tokenized], pad_token_id: int) -> Batch:
@@ -137,9 +125,10 @@ def pair_logps(
 ) -> PairLogps:
     """Score the chosen and rejected completions of every pair in one forward pass.
 
-    The output head runs only where a log-prob is needed (`model_token_logps`): the
-    completion tokens, plus the chosen rows' prompt tokens when ``score_chosen_prompt`` (ORPO's
-    NLL over the whole chosen sequence, as TRL computes it).
+    The output head runs only where a log-prob is needed (``methods.logps``): the completion
+    tokens, plus the chosen rows' prompt tokens when ``score_chosen_prompt`` (ORPO's NLL over
+    the whole chosen sequence, as TRL computes it); the rows are packed where the model allows
+    (`batch_token_logps`).
 
     Args:
         model: the causal LM (optionally peft-wrapped); grad mode is the caller's.
@@ -157,10 +146,9 @@ def pair_logps(
         # Chosen rows learn every real token; rejected rows keep completion-only labels.
         everything = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, IGNORE_INDEX)
         scored_labels = torch.cat([everything[:pairs], labels[pairs:]], dim=0)
-    if _packable(model) and "attention_mask" in batch:
-        logps, scored = _packed_token_logps(model, batch, scored_labels)  # (2B, T-1)
-    else:
-        logps, scored = model_token_logps(model, model_inputs(batch), scored_labels)
+    logps, scored = batch_token_logps(
+        model, batch["input_ids"], batch["attention_mask"], scored_labels
+    )  # (2B, T-1), packed where the model allows
     sums = torch.where(completion, logps, 0.0).sum(dim=-1)  # (2B,)
     counts = completion.sum(dim=-1)
     prompt_positions = scored & ~completion
@@ -174,80 +162,3 @@ def pair_logps(
         chosen_prompt=prompt_sums[:pairs],
         chosen_prompt_tokens=prompt_counts[:pairs],
     )
-
-
-def _packable(model: torch.nn.Module) -> bool:
-    """True when ``model``'s family keeps packed sequences apart (see `PACKED_FAMILIES`)."""
-    inner = getattr(model, "module", model)
-    base = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
-    return getattr(getattr(base, "config", None), "model_type", None) in PACKED_FAMILIES
-
-
-def _pack_rows(lengths: Sequence[int], capacity: int) -> list[list[int]]:
-    """Sequence indices per packed row: first-fit, longest first, rows of ``capacity`` tokens."""
-    rows: list[list[int]] = []
-    room: list[int] = []
-    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-        for row, free in enumerate(room):
-            if lengths[index] <= free:
-                rows[row].append(index)
-                room[row] -= lengths[index]
-                break
-        else:
-            rows.append([index])
-            room.append(capacity - lengths[index])
-    return rows
-
-
-def _packed_token_logps(
-    model: torch.nn.Module, batch: Batch, labels: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """`model_token_logps` of the padded batch, computed on packed rows without padding.
-
-    Args:
-        model: a model of a `PACKED_FAMILIES` family.
-        batch: ``input_ids`` and ``attention_mask`` (R, T), right padded.
-        labels: (R, T) long, ``IGNORE_INDEX`` where nothing is learned.
-
-    Returns:
-        ``(logps, mask)`` on the padded grid, (R, T-1) float32 and (R, T-1) bool, exactly as
-        `model_token_logps` on the padded rows would return them.
-    """
-    input_ids, device = batch["input_ids"], batch["input_ids"].device
-    rows_total, width = input_ids.shape
-    lengths = batch["attention_mask"].sum(dim=-1).tolist()
-    rows = _pack_rows(lengths, max(PACK_CAPACITY, max(lengths)))
-    packed_width = max(sum(lengths[i] for i in row) for row in rows)
-    ids = torch.zeros(len(rows), packed_width, dtype=torch.long, device=device)
-    positions = torch.zeros_like(ids)
-    packed_labels = torch.full_like(ids, IGNORE_INDEX)
-    # (packed row, packed column) of each sequence's shifted positions, and their grid place.
-    source_rows, source_cols, target_rows, target_cols = [], [], [], []
-    for packed_row, members in enumerate(rows):
-        offset = 0
-        for index in members:
-            n = lengths[index]
-            ids[packed_row, offset : offset + n] = input_ids[index, :n]
-            positions[packed_row, offset : offset + n] = torch.arange(n, device=device)
-            # The first label of each sequence stays unlearned: it would be predicted from
-            # the previous sequence's last token.
-            packed_labels[packed_row, offset + 1 : offset + n] = labels[index, 1:n]
-            source_rows += [packed_row] * (n - 1)
-            source_cols += range(offset, offset + n - 1)
-            target_rows += [index] * (n - 1)
-            target_cols += range(n - 1)
-            offset += n
-        # The tail padding restarts its positions too: a block of its own, never learned.
-        positions[packed_row, offset:] = torch.arange(packed_width - offset, device=device)
-    packed_logps, _ = model_token_logps(
-        model, {"input_ids": ids, "position_ids": positions}, packed_labels
-    )
-    as_index = {"dtype": torch.long, "device": device}
-    gathered = packed_logps[
-        torch.tensor(source_rows, **as_index), torch.tensor(source_cols, **as_index)
-    ]
-    grid = torch.zeros(rows_total, width - 1, dtype=packed_logps.dtype, device=device)
-    grid = grid.index_put(
-        (torch.tensor(target_rows, **as_index), torch.tensor(target_cols, **as_index)), gathered
-    )
-    return grid, labels[:, 1:] != IGNORE_INDEX
