@@ -8,13 +8,13 @@ import pytest
 import torch
 from transformers import PreTrainedModel
 
-from tuneforge.config import DPOSection, parse_config
+from tuneforge.config import parse_config
 from tuneforge.data.collate import model_inputs
 from tuneforge.data.tokenize import TokenizedPair
 from tuneforge.data.types import Origin
 from tuneforge.methods import build_method
 from tuneforge.methods.base import Batch
-from tuneforge.methods.dpo import LOSS_TYPES, DPOMethod, dpo_loss, initial_loss
+from tuneforge.methods.dpo import LOSS_TYPES, DPOMethod, DPOSection, dpo_loss, initial_loss
 from tuneforge.methods.logps import sequence_logps
 
 

@@ -7,7 +7,7 @@ import torch
 from accelerate import Accelerator
 from transformers import PreTrainedModel
 
-from tuneforge.config import KTOSection, LoraConfig, parse_config
+from tuneforge.config import LoraConfig, parse_config
 from tuneforge.data.tokenize import TokenizedScored
 from tuneforge.data.types import Origin
 from tuneforge.engine.reference import (
@@ -17,7 +17,7 @@ from tuneforge.engine.reference import (
 )
 from tuneforge.methods import build_method
 from tuneforge.methods.base import Batch
-from tuneforge.methods.kto import KTOMethod, kl_reference_point, kto_loss
+from tuneforge.methods.kto import KTOMethod, KTOSection, kl_reference_point, kto_loss
 from tuneforge.methods.kto_data import collate_scored
 from tuneforge.methods.logps import model_token_logps
 from tuneforge.models import adapter_disabled, attach_lora

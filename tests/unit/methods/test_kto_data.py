@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from helpers import kind
-from tuneforge.config import KTOSection, parse_config
+from tuneforge.config import parse_config
 from tuneforge.data.load import load_examples
 from tuneforge.data.tokenize import IGNORE_INDEX, TokenizedScored
 from tuneforge.data.types import Origin, ScoredExample
 from tuneforge.errors import ConfigError
+from tuneforge.methods.kto import KTOSection
 from tuneforge.methods.kto_data import (
     apply_score_weights,
     balance_weights,

@@ -10,13 +10,13 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 
 from helpers import ORPO_METRICS
-from tuneforge.config import ORPOSection, parse_config
+from tuneforge.config import parse_config
 from tuneforge.data.collate import model_inputs
 from tuneforge.data.tokenize import IGNORE_INDEX, TokenizedPair
 from tuneforge.data.types import Origin
 from tuneforge.methods import build_method
 from tuneforge.methods.logps import sequence_logps
-from tuneforge.methods.orpo import ORPOMethod, log1mexp, odds_ratio_loss
+from tuneforge.methods.orpo import ORPOMethod, ORPOSection, log1mexp, odds_ratio_loss
 
 
 def test_hand_computed_odds_ratio() -> None:

@@ -9,13 +9,15 @@ import pytest
 import torch
 from transformers import PreTrainedModel
 
-from tuneforge.config import SFTSection, parse_config
+from tuneforge.config import parse_config
 from tuneforge.data.collate import model_inputs
 from tuneforge.data.tokenize import IGNORE_INDEX, TokenizedPair, TokenizedSFT
 from tuneforge.data.types import Origin
-from tuneforge.methods import METHOD_MODULES, build_method
+from tuneforge.errors import ConfigError
+from tuneforge.methods import METHODS, build_method
+from tuneforge.methods import sft as sft_module
 from tuneforge.methods.logps import token_logps
-from tuneforge.methods.sft import SFTMethod, sft_token_losses
+from tuneforge.methods.sft import SFTMethod, SFTSection, sft_token_losses
 
 M = IGNORE_INDEX
 PAD = 2
@@ -178,15 +180,13 @@ def test_completion_only_false_loss_covers_prompt(tiny_model: PreTrainedModel) -
 
 def test_registry_builds_sft() -> None:
     config = parse_config({"method": "sft", "data": {"train": "x.jsonl"}})
-    assert METHOD_MODULES["sft"] == "tuneforge.methods.sft"
+    assert METHODS["sft"].build is sft_module.build and METHODS["sft"].section is SFTSection
     built = build_method(config)
     assert isinstance(built, SFTMethod)
     assert built.section == config.sft
     assert built.section.completion_only is True and built.section.packing is False
 
 
-def test_registry_rejects_unknown_method() -> None:
-    config = parse_config({"method": "sft", "data": {"train": "x.jsonl"}})
-    unknown = config.model_copy(update={"method": "nope"})
-    with pytest.raises(ValueError, match="unknown method 'nope'; known methods: .*sft"):
-        build_method(unknown)
+def test_config_rejects_unknown_method() -> None:
+    with pytest.raises(ConfigError, match=r"method: must be one of sft, dpo, orpo, kto \(got 'nope'\)"):
+        parse_config({"method": "nope", "data": {"train": "x.jsonl"}})
