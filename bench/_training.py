@@ -199,7 +199,7 @@ def time_reference_pass() -> dict[str, float]:
     The pass runs before step 1, outside the timed window, so it is reported on its own:
     the returned dict's ``ref_s`` is filled in when the pass ends (0.0 if it never runs).
     """
-    import tuneforge.train as train_module
+    import tuneforge.run.stage as train_module
 
     timing = {"ref_s": 0.0}
     original = train_module.build_reference

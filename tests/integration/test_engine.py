@@ -254,7 +254,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(
 ) -> None:
     cfg = make_config(tmp_path, max_steps=6, save_steps=2)
     cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"eval_split": 0.0})})
-    import tuneforge.train as train_module
+    import tuneforge.run.stage as train_module
 
     monkeypatch.setattr(train_module, "build_method", lambda c: NaNAfter(SFTMethod(c.sft), calls=3))
     with pytest.raises(TrainingDiverged, match=r"became nan at step 4; .*checkpoints/step-2"):

@@ -188,5 +188,6 @@ def test_registry_builds_sft() -> None:
 
 
 def test_config_rejects_unknown_method() -> None:
-    with pytest.raises(ConfigError, match=r"method: must be one of sft, dpo, orpo, kto \(got 'nope'\)"):
+    message = r"method: must be one of sft, dpo, orpo, kto \(got 'nope'\)"
+    with pytest.raises(ConfigError, match=message):
         parse_config({"method": "nope", "data": {"train": "x.jsonl"}})
