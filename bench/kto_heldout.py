@@ -34,7 +34,7 @@ def score(run_dir: Path, eval_file: str | None) -> dict[str, Any]:
     from tuneforge.config import load_config
     from tuneforge.data.load import load_examples
     from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples
-    from tuneforge.methods.kto_data import collate_scored
+    from tuneforge.methods.kto.data import collate_scored
     from tuneforge.methods.logps import model_token_logps
     from tuneforge.models import adapter_disabled, load_model, load_tokenizer
 

@@ -19,7 +19,7 @@ from helpers import first_lines, kind
 from tuneforge.config import load_config, parse_config
 from tuneforge.data.load import load_examples
 from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples
-from tuneforge.methods.kto_data import collate_scored
+from tuneforge.methods.kto.data import collate_scored
 from tuneforge.methods.logps import model_token_logps
 from tuneforge.models import adapter_disabled, load_adapter, load_model, load_tokenizer
 from tuneforge.run.stage import train

@@ -67,7 +67,7 @@ class TokenizedScored:
     """A prompt with one completion and whether it is desirable (KTO).
 
     ``weight`` scales the example's loss (1.0 unless ``kto.score_weighting`` sets it from the
-    score; see ``methods/kto_data.py``).
+    score; see ``methods/kto/data.py``).
     """
 
     origin: Origin

@@ -18,7 +18,7 @@ from tuneforge.engine.reference import (
 from tuneforge.methods import build_method
 from tuneforge.methods.base import Batch
 from tuneforge.methods.kto import KTOMethod, KTOSection, kl_reference_point, kto_loss
-from tuneforge.methods.kto_data import collate_scored
+from tuneforge.methods.kto.data import collate_scored
 from tuneforge.methods.logps import model_token_logps
 from tuneforge.models import adapter_disabled, attach_lora
 

@@ -42,8 +42,8 @@ from tuneforge.methods.base import (
     StepOutput,
     section_of,
 )
-from tuneforge.methods.kto_data import apply_score_weights, balance_weights, collate_scored
-from tuneforge.methods.kto_loss import KTOLossType, kl_reference_point, kto_loss
+from tuneforge.methods.kto.data import apply_score_weights, balance_weights, collate_scored
+from tuneforge.methods.kto.loss import KTOLossType, kl_reference_point, kto_loss
 from tuneforge.methods.logps import batch_token_logps
 from tuneforge.models import adapter_disabled, is_peft, unwrap
 

@@ -13,8 +13,8 @@ import pytest
 
 from tuneforge.cli import check_command
 
-BAD = Path(__file__).parents[2] / "data" / "bad"
-SRC = Path(__file__).parents[3] / "src"
+BAD = Path(__file__).parents[3] / "data" / "bad"
+SRC = Path(__file__).parents[4] / "src"
 MANIFEST: dict[str, dict[str, Any]] = json.loads((BAD / "expected.json").read_text("utf-8"))
 
 

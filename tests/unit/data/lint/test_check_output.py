@@ -20,7 +20,7 @@ from tuneforge.data.lint import checker as check_module
 from tuneforge.data.types import Example
 from tuneforge.errors import ConfigError, DataError, ModelLoadError
 
-GOOD = Path(__file__).parents[2] / "data" / "good"
+GOOD = Path(__file__).parents[3] / "data" / "good"
 
 
 class _Calls:

@@ -15,7 +15,7 @@ from tuneforge.data.tokenize import IGNORE_INDEX, TokenizedScored
 from tuneforge.data.types import Origin, ScoredExample
 from tuneforge.errors import ConfigError
 from tuneforge.methods.kto import KTOSection
-from tuneforge.methods.kto_data import (
+from tuneforge.methods.kto.data import (
     apply_score_weights,
     balance_weights,
     collate_scored,
