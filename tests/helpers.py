@@ -61,3 +61,22 @@ def kind(method: str) -> RecordKind:
     from tuneforge.methods import METHODS
 
     return METHODS[method].record_kind
+
+
+def talkative_tiny_model(tokenizer: Any, seed: int = 1) -> Any:
+    """A tiny random model whose greedy replies are visible text, for generation tests.
+
+    Random tiny models answer a chat prompt (which ends in a newline) with newlines only; the
+    newline's embedding row (tied to the output head) is zeroed so other tokens win, and the
+    model's own EOS is unset so replies run to the token limit unless the tokenizer's EOS wins.
+    """
+    import torch
+
+    from tuneforge.models import build_tiny_model
+
+    model = build_tiny_model(tokenizer, seed=seed)
+    newline = tokenizer.encode("\n", add_special_tokens=False)[0]
+    with torch.no_grad():
+        model.get_input_embeddings().weight[newline] = 0
+    model.generation_config.eos_token_id = None
+    return model

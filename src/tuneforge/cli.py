@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Unpack
+from typing import TYPE_CHECKING, Annotated, Any, Unpack
 
 import typer
 
 from tuneforge.errors import TuneforgeError
 from tuneforge.run.check import CheckOptions
+
+if TYPE_CHECKING:
+    from tuneforge.run.generate import GenerateOptions
 
 #: Set to re-raise unexpected exceptions in `check` (a bug) with their traceback.
 DEBUG_ENV = "TUNEFORGE_DEBUG"
@@ -154,6 +157,77 @@ def quickstart_command(data_dir: Path | None, output: Path | None, overrides: li
     return reported(body)
 
 
+def generate_command(
+    target: str, data: Path, out: Path, *, options: GenerateOptions | None = None
+) -> int:
+    """``tuneforge generate``: reply to every row of ``data`` not yet in ``out``."""
+    from rich.console import Console
+    from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from tuneforge.run.generate import generate_file
+
+    def body() -> int:
+        err = Console(stderr=True)
+        columns = (*Progress.get_default_columns()[:2], MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err, transient=False) as bar:
+            task = bar.add_task("generating", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = generate_file(target, data, out, options, progress=progress)
+        skipped = f" ({result.skipped} already there)" if result.skipped else ""
+        print(f"Wrote {result.generated} rows to {result.out}{skipped}")
+        return 0
+
+    return reported(body)
+
+
+def chat_command(
+    target: str,
+    *,
+    compare: str | None = None,
+    system_prompt: str | None = None,
+    max_new_tokens: int = 256,
+    lines: Iterable[str] | None = None,
+) -> int:
+    """``tuneforge chat``: a conversation over the terminal or a pipe (``lines``: for tests)."""
+    from tuneforge.run.chat import chat
+    from tuneforge.target import load_target
+
+    def body() -> int:
+        if compare is not None and compare != "base":
+            raise TuneforgeError(f"--compare takes 'base', got '{compare}'")
+        loaded = load_target(target, system_prompt=system_prompt, with_base=compare is not None)
+        try:
+            chat(
+                loaded,
+                _input_lines() if lines is None else lines,
+                compare=compare,
+                max_new_tokens=max_new_tokens,
+                out=sys.stdout,
+                info=sys.stderr,
+            )
+        except KeyboardInterrupt:
+            print(file=sys.stderr)
+        return 0
+
+    return reported(body)
+
+
+def _input_lines() -> Iterator[str]:
+    """Lines typed at a terminal (with a prompt and line editing), or read from a pipe."""
+    if not sys.stdin.isatty():
+        yield from sys.stdin
+        return
+    while True:
+        try:
+            yield input("you> ")
+        except EOFError:
+            print(file=sys.stderr)
+            return
+
+
 app = typer.Typer(
     name="tuneforge",
     help="Fine-tune open LLMs with SFT, DPO, ORPO and KTO, and prove it helped.",
@@ -276,6 +350,71 @@ def quickstart(
 ) -> None:
     """The main job: tune the embedded model on support-triage and compare with the baseline."""
     raise typer.Exit(quickstart_command(data, output, overrides or []))
+
+
+TargetArgument = Annotated[
+    str,
+    typer.Argument(
+        help="A run directory, a model folder (e.g. an export), or 'embedded'.",
+        show_default=False,
+    ),
+]
+SystemPromptOption = Annotated[
+    str | None,
+    typer.Option(help="System prompt instead of the target's own ('' for none)."),
+]
+
+
+@app.command()
+def generate(
+    target: TargetArgument,
+    data: Annotated[
+        Path, typer.Option("--data", help="Input rows: 'prompt' or 'messages' (.jsonl).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output .jsonl: each row + 'output'; resumed if present.")
+    ],
+    temperature: Annotated[
+        float, typer.Option(min=0.0, help="0 (default) is greedy; above 0 samples.")
+    ] = 0.0,
+    top_p: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Nucleus sampling mass (with a temperature).")
+    ] = 1.0,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest reply, in tokens.")] = 256,
+    system_prompt: SystemPromptOption = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows decoded together.")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed of the sampling (per row).")] = 0,
+) -> None:
+    """Reply to every row of a file with TARGET; resumable (rows already in --out are kept)."""
+    from tuneforge.run.generate import GenerateOptions
+
+    options = GenerateOptions(
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        system_prompt=system_prompt,
+        batch_size=batch_size,
+        seed=seed,
+    )
+    raise typer.Exit(generate_command(target, data, out, options=options))
+
+
+@app.command("chat")
+def chat_session(
+    target: TargetArgument,
+    compare: Annotated[
+        str | None,
+        typer.Option(help="'base': also answer every message with the run's base model."),
+    ] = None,
+    system_prompt: SystemPromptOption = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest reply, in tokens.")] = 256,
+) -> None:
+    """Talk to TARGET (streamed); /reset, /system TEXT, /exit. Reads a pipe too."""
+    raise typer.Exit(
+        chat_command(
+            target, compare=compare, system_prompt=system_prompt, max_new_tokens=max_new_tokens
+        )
+    )
 
 
 def main() -> None:

@@ -151,6 +151,29 @@ def load_adapter(model: PreTrainedModel, folder: str | Path) -> PreTrainedModel:
         return PeftModel.from_pretrained(model, str(folder))
 
 
+def is_adapter_folder(folder: Path) -> bool:
+    """True when ``folder`` holds a LoRA adapter (peft) rather than a full model."""
+    return (folder / "adapter_config.json").is_file()
+
+
+def load_trained(
+    base: str, final: str | Path, *, home: Path | None = None
+) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+    """The tokenizer and model a run saved in ``final`` (its ``final/`` folder).
+
+    ``final`` holds a LoRA adapter (loaded onto the base model ``base``) or a full model; its
+    tokenizer is used when it saved one, else the base model's.
+    """
+    final = Path(final)
+    if (final / "tokenizer_config.json").is_file():
+        tokenizer = load_tokenizer(str(final))
+    else:
+        tokenizer = load_tokenizer(base, home)
+    if is_adapter_folder(final):
+        return tokenizer, load_adapter(load_model(base, home=home), final)
+    return tokenizer, load_model(str(final))
+
+
 @contextmanager
 def _quiet_peft_wrapping() -> Iterator[None]:
     # peft 0.21 reads transformers' deprecated `is_gradient_checkpointing` when it wraps a

@@ -85,17 +85,15 @@ def load_models(cfg: TuneforgeConfig, run_dir: Path | None) -> EvalModels:
 
     Without ``final/`` only the base model is loaded (a baseline-only evaluation).
     """
-    from tuneforge.models import load_adapter, load_model, load_tokenizer
+    from tuneforge.models import is_adapter_folder, load_model, load_tokenizer, load_trained
 
     final = run_dir / "final" if run_dir is not None else None
     if final is None or not final.is_dir():
         return EvalModels(load_tokenizer(cfg.model), base=load_model(cfg.model))
-    tokenizer = load_tokenizer(str(final)) if (final / "tokenizer_config.json").is_file() else None
-    tokenizer = tokenizer or load_tokenizer(cfg.model)
-    if (final / "adapter_config.json").is_file():
-        tuned = load_adapter(load_model(cfg.model), final)
+    tokenizer, tuned = load_trained(cfg.model, final)
+    if is_adapter_folder(final):
         return EvalModels(tokenizer, tuned=tuned)
-    return EvalModels(tokenizer, base=load_model(cfg.model), tuned=load_model(str(final)))
+    return EvalModels(tokenizer, base=load_model(cfg.model), tuned=tuned)
 
 
 def run_variant(

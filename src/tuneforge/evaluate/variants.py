@@ -18,6 +18,7 @@ from tuneforge.data.tokenize import TokenizedSFT, TokenizeSettings, tokenize_exa
 from tuneforge.data.types import Message, Origin, SFTExample, Text
 from tuneforge.errors import ConfigError
 from tuneforge.evaluate.inference.generate import prompt_ids
+from tuneforge.target import tuned_system_prompt
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -64,13 +65,6 @@ def baseline_system_prompt(cfg: TuneforgeConfig) -> str | None:
         except OSError as exc:
             message = f"eval.baseline_system_prompt_file: cannot read {path}: {exc}"
             raise ConfigError(message) from None
-    return cfg.data.system_prompt
-
-
-def tuned_system_prompt(cfg: TuneforgeConfig) -> str | None:
-    """``eval.tuned_system_prompt``, else the prompt the model was trained with."""
-    if cfg.eval.tuned_system_prompt is not None:
-        return cfg.eval.tuned_system_prompt
     return cfg.data.system_prompt
 
 

@@ -12,7 +12,7 @@ both through `scoring.generate_and_score`.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +136,56 @@ def stop_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -
     return ids
 
 
+#: Chooses the next token of each active row: (logits (B, V), active rows (B,)) → tokens (B,).
+#: ``active[b]`` is the row's index in its `PrefilledBatch`, so a picker can keep per-row state.
+Picker = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def greedy_pick(logits: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """The most likely token of every row (greedy decoding)."""
+    return logits.argmax(dim=-1)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Temperature and nucleus (top-p) sampling, reproducible prompt by prompt.
+
+    Every prompt draws from its own ``torch.Generator``, seeded from ``seed`` and the prompt's
+    key (its position in the input file), so a prompt's reply depends neither on the batch it
+    lands in nor on a resumed run, and no global random state is read or changed.
+    """
+
+    temperature: float
+    top_p: float = 1.0
+    seed: int = 0
+
+    def generator(self, key: int, device: torch.device) -> torch.Generator:
+        """The random stream of the prompt with ``key``."""
+        return torch.Generator(device=device).manual_seed((self.seed * 1_000_003 + key) % 2**63)
+
+    def picker(self, keys: Sequence[int], device: torch.device) -> Picker:
+        """A picker for one batch whose row ``r`` holds the prompt with key ``keys[r]``."""
+        generators = [self.generator(key, device) for key in keys]
+
+        def pick(logits: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+            rows = [generators[r] for r in active.tolist()]
+            picked = [self.draw(row, gen) for row, gen in zip(logits, rows, strict=True)]
+            return torch.stack(picked)
+
+        return pick
+
+    def draw(self, logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One token from ``logits`` (V,): softmax at the temperature, cut to the top-p mass."""
+        probs = torch.softmax(logits.float() / self.temperature, dim=-1)
+        if self.top_p < 1.0:
+            sorted_probs, order = probs.sort(descending=True)
+            # Keep the most likely tokens until their mass reaches top_p (always the first).
+            keep = sorted_probs.cumsum(dim=-1) - sorted_probs < self.top_p
+            choice = torch.multinomial(sorted_probs * keep, 1, generator=generator)
+            return order[choice[0]]
+        return torch.multinomial(probs, 1, generator=generator)[0]
+
+
 @dataclass
 class PrefilledBatch:
     """A batch of prompts run through the model once: the start of generation and of scoring.
@@ -185,19 +235,21 @@ def greedy_decode(
     *,
     max_new_tokens: int,
     stop_ids: Sequence[int],
+    pick: Picker | None = None,
 ) -> list[list[int]]:
     """Greedy reply tokens of each row (stop token excluded); extends ``batch.cache``.
 
     Rows that have stopped are dropped from the batch, so a few long answers do not keep
-    paying for the short ones.
+    paying for the short ones. ``pick`` replaces the argmax (sampling, `Sampling.picker`).
     """
+    pick = pick or greedy_pick
     device = model_device(model)
     stops = torch.tensor(list(stop_ids) or [-1], device=device)
     replies: list[list[int]] = [[] for _ in batch.rows]
     active = torch.arange(len(batch.rows), device=device)
     cache, mask = batch.cache, batch.mask
     next_position = batch.lengths.clone()
-    tokens = batch.last_logits.argmax(dim=-1)
+    tokens = pick(batch.last_logits, active)
     for step in range(max_new_tokens):
         done = torch.isin(tokens, stops)
         stopped = done.tolist()
@@ -221,5 +273,5 @@ def greedy_decode(
         )
         cache = out.cache
         next_position = next_position + 1
-        tokens = out.logits[:, -1].argmax(dim=-1)
+        tokens = pick(out.logits[:, -1], active)
     return replies

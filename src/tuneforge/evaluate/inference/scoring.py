@@ -20,6 +20,7 @@ import torch
 from tuneforge.data.tokenize import IGNORE_INDEX
 from tuneforge.evaluate.inference.generate import (
     PrefilledBatch,
+    Sampling,
     greedy_decode,
     model_device,
     prefilled_batches,
@@ -209,10 +210,14 @@ def generate_and_score(
     max_new_tokens: int | None,
     batch_size: int = 16,
     token_budget: int = 1024,
+    sampling: Sampling | None = None,
+    keys: Sequence[int] | None = None,
 ) -> tuple[list[str] | None, list[list[ContinuationScore]] | None]:
     """Greedy answers (when ``max_new_tokens``) and continuation scores from one prefill each.
 
     Scoring runs first and leaves the prompt cache as it was, so decoding then continues it.
+    ``sampling`` samples the answers instead; prompt ``i`` draws from the random stream of
+    ``keys[i]`` (default ``i``), so its answer does not depend on the batching.
     """
     was_training = model.training
     model.eval()
@@ -226,7 +231,13 @@ def generate_and_score(
             found = score_batch(model, batch, groups, pad_id=pad_id, token_budget=token_budget)
             scores.update(zip(batch.rows, found, strict=True))
         if max_new_tokens:
-            replies = greedy_decode(model, batch, max_new_tokens=max_new_tokens, stop_ids=stops)
+            pick = None
+            if sampling is not None:
+                row_keys = [keys[i] if keys is not None else i for i in batch.rows]
+                pick = sampling.picker(row_keys, model_device(model))
+            replies = greedy_decode(
+                model, batch, max_new_tokens=max_new_tokens, stop_ids=stops, pick=pick
+            )
             for index, reply in zip(batch.rows, replies, strict=True):
                 answers[index] = tokenizer.decode(reply, skip_special_tokens=True).strip()
     model.train(was_training)
