@@ -7,7 +7,9 @@ Hugging Face folder with plain transformers (no peft), ``model.gguf`` through tr
 ``gguf_file=`` loader, each with the tokenizer stored in that export. Per format it reports
 how many prompts were compared, how many tokenise identically, how many greedy replies are
 identical, and the largest absolute difference of next-token log-probabilities along the
-reference reply (teacher-forced, so one flipped near-tie does not hide the rest).
+reference reply: at the prompt's end and after each reply token, the log-probability of the
+token the run's model puts first (teacher-forced, so one flipped near-tie does not hide the
+rest; the far tail of the vocabulary, which greedy decoding never reaches, does not count).
 
 Tolerances (`TOLERANCES`, nats of log-probability): the HF folder and GGUF ``f32`` hold the
 same fp32 numbers (the merge changes only the order of additions), so their greedy replies
@@ -76,9 +78,11 @@ class ReferenceAnswers:
 
     prompts: list[list[int]]
     replies: list[list[int]]
+    targets: list[torch.Tensor]
+    """Per prompt, (len(reply) + 1,) the model's most likely next token after the prompt and
+    after each reply token: the reply itself, then the stop token (or the next token)."""
     logprobs: list[torch.Tensor]
-    """Per prompt, (len(reply) + 1, V) log-probs at the positions predicting each reply token
-    and the token after it."""
+    """Per prompt, the log-probabilities of ``targets`` at those positions."""
 
 
 def encode_prompts(
@@ -128,8 +132,13 @@ def reference_answers(
     replies = greedy_replies(
         model, prompts, stop_ids=stop_ids, pad_id=pad_id, max_new_tokens=max_new_tokens
     )
-    logprobs = [reply_logprobs(model, p, r) for p, r in zip(prompts, replies, strict=True)]
-    return ReferenceAnswers(prompts, replies, logprobs)
+    targets, logprobs = [], []
+    for prompt, reply in zip(prompts, replies, strict=True):
+        distribution = reply_logprobs(model, prompt, reply)
+        chosen = distribution.argmax(dim=-1)
+        targets.append(chosen)
+        logprobs.append(distribution.gather(-1, chosen[:, None]).squeeze(-1))
+    return ReferenceAnswers(prompts, replies, targets, logprobs)
 
 
 def compare_export(
@@ -153,10 +162,10 @@ def compare_export(
     )
     same_outputs = sum(a == b for a, b in zip(replies, reference.replies, strict=True))
     largest = 0.0
-    for prompt, reply, expected in zip(
-        reference.prompts, reference.replies, reference.logprobs, strict=True
+    for prompt, reply, chosen, expected in zip(
+        reference.prompts, reference.replies, reference.targets, reference.logprobs, strict=True
     ):
-        got = reply_logprobs(model, prompt, reply)
+        got = reply_logprobs(model, prompt, reply).gather(-1, chosen[:, None]).squeeze(-1)
         largest = max(largest, float((got - expected).abs().max()))
     kind = name.removeprefix("gguf-")
     tolerance = TOLERANCES[kind]
