@@ -144,6 +144,40 @@ def compare_command(paths: Sequence[Path], console: Any | None = None) -> int:
     return reported(body)
 
 
+def export_command(
+    run_dir: Path,
+    out: Path,
+    *,
+    gguf: str | None = None,
+    ollama: bool = False,
+    verify: bool = True,
+    samples: int | None = None,
+) -> int:
+    """``tuneforge export``: write the exports, verify them, print the verdict.
+
+    Exit 0 when every verified format matches the run's model within its tolerance, 1 when
+    one does not (the files stay written, export.json says how they differ), 2 on a user error.
+    """
+    from tuneforge.export import EXPORT_FILE, export_run
+
+    def body() -> int:
+        options = {"samples": samples} if samples is not None else {}
+        result = export_run(
+            run_dir,
+            out,
+            gguf=gguf,
+            ollama=ollama,
+            verify=verify,
+            progress=lambda message: print(message, file=sys.stderr, flush=True),
+            **options,
+        )
+        print(result.verdict)
+        print(f"Exported to {result.out} (details: {result.out / EXPORT_FILE})")
+        return 0 if result.passed else 1
+
+    return reported(body)
+
+
 def quickstart_command(data_dir: Path | None, output: Path | None, overrides: list[str]) -> int:
     """``tuneforge quickstart``: train, evaluate, print the before/after table."""
     from rich.console import Console
@@ -413,6 +447,32 @@ def chat_session(
     raise typer.Exit(
         chat_command(
             target, compare=compare, system_prompt=system_prompt, max_new_tokens=max_new_tokens
+        )
+    )
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory with a trained final/.")],
+    out: Annotated[Path, typer.Option("--out", help="The folder to write (new or empty).")],
+    gguf: Annotated[
+        str | None,
+        typer.Option(help="Also write model.gguf: f32, f16, bf16, q8_0, q5_1, q5_0, q4_1, q4_0."),
+    ] = None,
+    ollama: Annotated[
+        bool, typer.Option("--ollama", help="Also write an Ollama Modelfile (needs --gguf).")
+    ] = False,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Skip the parity check against the run's model.")
+    ] = False,
+    samples: Annotated[
+        int | None, typer.Option(help="Held-out prompts compared in the check (default 8).")
+    ] = None,
+) -> None:
+    """Export the tuned model: a merged Hugging Face folder, optionally GGUF and Ollama."""
+    raise typer.Exit(
+        export_command(
+            run_dir, out, gguf=gguf, ollama=ollama, verify=not no_verify, samples=samples
         )
     )
 

@@ -174,6 +174,26 @@ def load_trained(
     return tokenizer, load_model(str(final))
 
 
+def merged_model(
+    final_dir: str | Path, base_name: str, *, dtype: torch.dtype | None = None
+) -> PreTrainedModel:
+    """The trained model of a run's ``final/`` as one plain transformers model (no peft).
+
+    A LoRA adapter is loaded onto its base model ``base_name`` and merged into the base weights
+    (peft ``merge_and_unload``); a full fine-tune's ``final/`` is loaded as it is. Export writes
+    this model, and a pipeline stage trains on the previous stage's merged model.
+    """
+    final = Path(final_dir)
+    if not final.is_dir():
+        raise ModelLoadError(f"{final}: no trained model here (the run has no final/ folder)")
+    if (final / "adapter_config.json").is_file():
+        adapted = load_adapter(load_model(base_name, dtype=dtype), final)
+        with _quiet_peft_wrapping():
+            merged = adapted.merge_and_unload()
+        return merged.eval()
+    return load_model(str(final), dtype=dtype).eval()
+
+
 @contextmanager
 def _quiet_peft_wrapping() -> Iterator[None]:
     # peft 0.21 reads transformers' deprecated `is_gradient_checkpointing` when it wraps a

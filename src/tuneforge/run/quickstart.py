@@ -112,6 +112,11 @@ def quickstart(
     )
 
 
+def export_dir(run_dir: Path) -> Path:
+    """Where the printed export command writes: ``exports/<run name>`` beside ``runs/``."""
+    return run_dir.parent.parent / "exports" / run_dir.name
+
+
 def print_result(result: QuickstartResult, console: Console) -> None:
     """The before/after table and where the run is."""
     table = Table(title="support-triage, held-out set")
@@ -131,3 +136,8 @@ def print_result(result: QuickstartResult, console: Console) -> None:
     console.print(f"Run directory: {result.run_dir}")
     if result.report is not None:
         console.print(f"Report: {result.report}", highlight=False)
+    console.print(
+        f"Use it: tuneforge export {result.run_dir} --out {export_dir(result.run_dir)} "
+        "--gguf q8_0 --ollama",
+        highlight=False,
+    )
