@@ -140,4 +140,5 @@ def print_result(result: QuickstartResult, console: Console) -> None:
         f"Use it: tuneforge export {result.run_dir} --out {export_dir(result.run_dir)} "
         "--gguf q8_0 --ollama",
         highlight=False,
+        soft_wrap=True,  # one line, so the command can be copied as it is
     )
