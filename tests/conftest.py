@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -18,3 +20,12 @@ def embedded_tokenizer() -> PreTrainedTokenizerBase:
 def tiny_model(embedded_tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
     """A 2-layer, 64-wide random Llama with the embedded vocabulary; same weights every time."""
     return build_tiny_model(embedded_tokenizer, seed=0)
+
+
+@pytest.fixture()
+def base_dir(tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase) -> Path:
+    """A tiny random model saved like a hub model, to stand in for a run's base model."""
+    folder = tmp_path / "base"
+    build_tiny_model(embedded_tokenizer, seed=0).save_pretrained(folder)
+    embedded_tokenizer.save_pretrained(folder)
+    return folder

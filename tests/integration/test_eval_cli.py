@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from transformers import PreTrainedTokenizerBase
 from typer.testing import CliRunner
@@ -33,15 +32,6 @@ def _jsonl(path: Path, rows: list[tuple[str, str]]) -> str:
         encoding="utf-8",
     )
     return str(path)
-
-
-@pytest.fixture()
-def base_dir(tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase) -> Path:
-    """A tiny random model saved like a hub model, to stand in for the base model."""
-    folder = tmp_path / "base"
-    build_tiny_model(embedded_tokenizer, seed=0).save_pretrained(folder)
-    embedded_tokenizer.save_pretrained(folder)
-    return folder
 
 
 def _run_dir(tmp_path: Path, base: Path, name: str, **eval_section: Any) -> Path:

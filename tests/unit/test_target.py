@@ -18,14 +18,6 @@ from tuneforge.models import attach_lora, build_tiny_model, is_peft
 from tuneforge.target import load_target
 
 
-@pytest.fixture()
-def base_dir(tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase) -> Path:
-    folder = tmp_path / "base"
-    build_tiny_model(embedded_tokenizer, seed=0).save_pretrained(folder)
-    embedded_tokenizer.save_pretrained(folder)
-    return folder
-
-
 def _run(tmp_path: Path, base: Path, name: str, **data: object) -> Path:
     run = tmp_path / name
     run.mkdir()
