@@ -7,13 +7,14 @@ tests neither load a model nor depend on how those modules are built.
 from __future__ import annotations
 
 import json
-import sys
 import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import tuneforge.config
+import tuneforge.models
 from helpers import write_jsonl
 from tuneforge.cli import check_command
 from tuneforge.data.lint import checker as check_module
@@ -53,9 +54,7 @@ def tokens(monkeypatch: pytest.MonkeyPatch) -> _Calls:
         prompt_tokens = 10 * len(prompt.split())
         return prompt_tokens, prompt_tokens + len(reply)
 
-    models = types.ModuleType("tuneforge.models")
-    models.load_tokenizer = load_tokenizer  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "tuneforge.models", models)
+    monkeypatch.setattr(tuneforge.models, "load_tokenizer", load_tokenizer)
     monkeypatch.setattr(check_module, "example_token_lengths", example_token_lengths)
     return calls
 
@@ -169,15 +168,12 @@ def test_model_none_skips_the_tokenizer(
 
 
 def _fake_config(monkeypatch: pytest.MonkeyPatch, config: Any) -> None:
-    module = types.ModuleType("tuneforge.config")
-
     def load_config(path: Path) -> Any:
         if isinstance(config, Exception):
             raise config
         return config
 
-    module.load_config = load_config  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "tuneforge.config", module)
+    monkeypatch.setattr(tuneforge.config, "load_config", load_config)
 
 
 def test_config_supplies_columns_template_threshold_model_and_length(
