@@ -159,13 +159,77 @@ lora:
     assert errors_of(tmp_path, text) == [
         "data.eval_split: must be ≤ 0.5 (got 0.9)",
         "data.max_lenght: unknown key; did you mean 'max_length'?",
-        "lora.r: must be a whole number (got 2.5)",
+        "lora.r: must be a valid integer (got 2.5)",
         "lora.target_modules: must be 'all-linear' or a list of module names (got 'qv')",
-        "train.epochs: must be a valid number, unable to parse string as a number (got 'abc')",
+        "train.epochs: must be a valid number (got 'abc')",
         "train.batch_size: must be ≥ 1 (got 0)",
         "train.report_to[1]: must be one of tensorboard, wandb, mlflow (got 'tensorbord'); "
         "did you mean 'tensorboard'?",
     ]
+
+
+def test_numbers_must_be_finite_sane_and_not_booleans(tmp_path: Path) -> None:
+    text = """\
+method: kto
+data:
+  train: train.jsonl
+train:
+  lr: .inf
+  epochs: 1e9
+  max_steps: 10000000000
+  batch_size: true
+  grad_accum: 2000000
+  warmup_ratio: .nan
+  max_grad_norm: .inf
+  seed: 1e29
+  logging_steps: false
+kto:
+  beta: -.inf
+  threshold: .nan
+"""
+    assert errors_of(tmp_path, text) == [
+        "train.lr: must be a finite number (got inf)",
+        "train.epochs: must be ≤ 1000, a sane bound (use max_steps for longer runs) "
+        "(got 1000000000.0)",
+        "train.max_steps: must be ≤ 1000000000 (got 10000000000)",
+        "train.batch_size: must be a valid integer (got True)",
+        "train.grad_accum: must be ≤ 1000000 (got 2000000)",
+        "train.warmup_ratio: must be a finite number (got nan)",
+        "train.max_grad_norm: must be a finite number (got inf)",
+        "train.seed: must be a valid integer (got 1e+29)",
+        "train.logging_steps: must be a valid integer (got False)",
+        "kto.beta: must be a finite number (got -inf)",
+        "kto.threshold: must be a finite number (got nan)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.seed=-1", "train.seed: must be ≥ 0 (got -1)"),
+        ("train.seed=4294967296", "train.seed: must be ≤ 4294967295 (got 4294967296)"),
+        ("dpo.beta=.nan", "dpo.beta: must be a finite number (got nan)"),
+        ("orpo.beta=true", "orpo.beta: must be a valid number (got True)"),
+        ("dpo.label_smoothing=.inf", "dpo.label_smoothing: must be a finite number (got inf)"),
+        ("train.eval_steps=1e10", "train.eval_steps: must be a valid integer (got 10000000000.0)"),
+        (
+            "train.save_steps=10000000000",
+            "train.save_steps: must be ≤ 1000000000 (got 10000000000)",
+        ),
+    ],
+)
+def test_insane_override_values_are_refused(tmp_path: Path, override: str, message: str) -> None:
+    [line] = errors_of(tmp_path, MINIMAL, (override,))
+    assert line == f"{message} (from override '{override}')"
+
+
+def test_an_int_is_still_a_float_and_sane_values_pass(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, MINIMAL),
+        ("train.lr=1", "train.epochs=1000", "train.seed=4294967295", "dpo.beta=1"),
+    )
+    assert config.train.lr == 1.0 and isinstance(config.train.lr, float)
+    assert config.train.epochs == 1000 and config.train.seed == 2**32 - 1
 
 
 def test_errors_use_the_file_name_as_prefix(tmp_path: Path) -> None:

@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, create_model, field_validator, model_validator
 
 from tuneforge.config.eval import EvalConfig
+from tuneforge.config.section import MAX_BATCH, MAX_SEED, MAX_STEPS, Float, Int, sane_max
 from tuneforge.config.section import Section as _Section
 
 if TYPE_CHECKING:
@@ -48,8 +49,8 @@ class DataConfig(_Section):
 
     train: str = Field(min_length=1, description="Training data file (or dataset id).")
     eval: str | None = Field(None, description="Held-out file; default: split from train.")
-    eval_split: float = Field(0.1, ge=0, le=0.5, description="Fraction held out; 0 disables.")
-    max_length: int = Field(1024, gt=0, description="Max tokens per example.")
+    eval_split: Float = Field(0.1, ge=0, le=0.5, description="Fraction held out; 0 disables.")
+    max_length: Int = Field(1024, gt=0, description="Max tokens per example.")
     chat_template: bool = Field(True, description="Render text through the chat template.")
     system_prompt: str | None = Field(None, description="System turn added to every prompt.")
 
@@ -57,9 +58,9 @@ class DataConfig(_Section):
 class LoraConfig(_Section):
     """LoRA adapter settings; ``lora: null`` in YAML means full fine-tuning."""
 
-    r: int = Field(16, ge=1)
-    alpha: int = Field(32, ge=1)
-    dropout: float = Field(0.05, ge=0, lt=1)
+    r: Int = Field(16, ge=1)
+    alpha: Int = Field(32, ge=1)
+    dropout: Float = Field(0.05, ge=0, lt=1)
     target_modules: list[str] | Literal["all-linear"] = "all-linear"
 
     @field_validator("target_modules", mode="before")
@@ -76,22 +77,28 @@ class LoraConfig(_Section):
 class TrainConfig(_Section):
     """Optimisation loop settings."""
 
-    lr: float | None = Field(None, gt=0, description="None: the method's default (its MethodSpec).")
-    epochs: float = Field(3, gt=0)
-    max_steps: int | None = Field(None, ge=1, description="Overrides epochs when set.")
-    batch_size: int = Field(4, ge=1)
-    grad_accum: int = Field(1, ge=1)
+    lr: Float | None = Field(None, gt=0, description="None: the method's default (its MethodSpec).")
+    epochs: Annotated[Float, sane_max(1000, " (use max_steps for longer runs)")] = Field(3, gt=0)
+    max_steps: Int | None = Field(
+        None, ge=1, le=MAX_STEPS, description="Overrides epochs when set."
+    )
+    batch_size: Int = Field(4, ge=1, le=MAX_BATCH)
+    grad_accum: Int = Field(1, ge=1, le=MAX_BATCH)
     scheduler: Literal["linear", "cosine", "constant"] = "cosine"
-    warmup_ratio: float = Field(0.05, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
-    max_grad_norm: float = Field(1.0, ge=0, description="0 disables clipping.")
+    warmup_ratio: Float = Field(0.05, ge=0, lt=1)
+    weight_decay: Float = Field(0.0, ge=0)
+    max_grad_norm: Float = Field(1.0, ge=0, description="0 disables clipping.")
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     gradient_checkpointing: bool = False
-    seed: int = 42
-    logging_steps: int = Field(5, ge=1)
-    eval_steps: int | None = Field(None, ge=1, description="None: evaluate at each epoch end.")
-    save_steps: int | None = Field(None, ge=1, description="None: save at the end only.")
-    save_total_limit: int | None = Field(2, ge=1, description="Checkpoints kept; None: all.")
+    seed: Int = Field(42, ge=0, le=MAX_SEED)
+    logging_steps: Int = Field(5, ge=1, le=MAX_STEPS)
+    eval_steps: Int | None = Field(
+        None, ge=1, le=MAX_STEPS, description="None: evaluate at each epoch end."
+    )
+    save_steps: Int | None = Field(
+        None, ge=1, le=MAX_STEPS, description="None: save at the end only."
+    )
+    save_total_limit: Int | None = Field(2, ge=1, description="Checkpoints kept; None: all.")
     report_to: list[Tracker] = Field(default_factory=list)
 
     @field_validator("report_to", mode="before")

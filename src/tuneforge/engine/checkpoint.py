@@ -7,6 +7,7 @@ valid resume point; resuming reproduces the losses of an uninterrupted run exact
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import re
 import shutil
@@ -17,6 +18,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from tuneforge.errors import TuneforgeError
 from tuneforge.io import write_dir_atomic
 
 STATE_FILE = "trainer_state.json"
@@ -88,10 +90,26 @@ def load_checkpoint(
 ) -> TrainerState:
     """Restore everything saved by ``save_checkpoint`` into live objects."""
     _load_weights(folder / "model", model)
-    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
-    scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=False))
-    _set_rng_state(torch.load(folder / "rng.pt", weights_only=False))
+    optimizer.load_state_dict(_load_tensors(folder / "optimizer.pt"))
+    scheduler.load_state_dict(_load_tensors(folder / "scheduler.pt"))
+    _set_rng_state(_load_tensors(folder / "rng.pt"))
     return TrainerState(**json.loads((folder / STATE_FILE).read_text()))
+
+
+def _load_tensors(path: Path) -> Any:
+    """Load a checkpoint file that must hold only tensors and plain values, never code.
+
+    ``weights_only=True`` refuses any pickled object other than tensors, numbers, strings and
+    containers of them, so a tampered file cannot run code when a run is resumed.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise TuneforgeError(
+            f"{path}: refused to load: it holds more than plain tensors and values "
+            "(a tampered or foreign file could run code when loaded); "
+            "delete this checkpoint to resume from an earlier one"
+        ) from exc
 
 
 def _load_weights(folder: Path, model: torch.nn.Module) -> None:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from tuneforge.config.section import Section
+from tuneforge.config.section import Float, Section
 from tuneforge.data.types import RecordKind
 from tuneforge.methods.base import (
     Batch,
@@ -47,11 +47,11 @@ LOSS_TYPES = ("sigmoid", "ipo", "hinge", "robust")
 class DPOSection(Section):
     """Direct Preference Optimisation settings (see ``methods/dpo.py``)."""
 
-    beta: float = Field(0.1, gt=0, description="Strength of the pull toward the reference.")
+    beta: Float = Field(0.1, gt=0, description="Strength of the pull toward the reference.")
     loss_type: Literal["sigmoid", "ipo", "hinge", "robust"] = Field(
         "sigmoid", description="sigmoid (DPO), ipo, hinge (SLiC) or robust (noisy labels)."
     )
-    label_smoothing: float = Field(
+    label_smoothing: Float = Field(
         0.0, ge=0, lt=0.5, description="Assumed share of flipped pairs (robust; cDPO for sigmoid)."
     )
     precompute_ref: bool = Field(

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from tuneforge.config.section import Section
+from tuneforge.config.section import Float, Section
 from tuneforge.data.types import RecordKind
 from tuneforge.methods.base import (
     Batch,
@@ -57,7 +57,7 @@ _MAX_MEAN_LOGP = -1e-7
 class ORPOSection(Section):
     """Odds-Ratio Preference Optimisation settings (see ``methods/orpo.py``)."""
 
-    beta: float = Field(0.1, gt=0, description="Weight of the odds-ratio term against the NLL.")
+    beta: Float = Field(0.1, gt=0, description="Weight of the odds-ratio term against the NLL.")
     nll_on_prompt: bool = Field(
         False, description="NLL on the prompt tokens too, as TRL does; default: the reply only."
     )

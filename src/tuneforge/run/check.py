@@ -7,6 +7,7 @@ settings under the explicit options, and hands the tokenizer loader to the token
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, Unpack
@@ -75,6 +76,11 @@ def _settings(options: CheckOptions, method: str, report: CheckReport) -> LintSe
     """The explicit options over the config file's (if any); None when the config is bad."""
     model, max_length = options.get("model"), options.get("max_length")
     threshold = options.get("kto_threshold")
+    if threshold is not None and not math.isfinite(threshold):
+        # NaN compares false with every score: each row would silently become undesirable.
+        message = f"--kto-threshold must be a finite number (got {threshold})"
+        report.problems.append(Problem(report.file, None, "kto_threshold", message))
+        return None
     settings = LintSettings(
         model=model or DEFAULT_MODEL,
         max_length=DEFAULT_MAX_LENGTH if max_length is None else max_length,

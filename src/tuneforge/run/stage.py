@@ -25,6 +25,7 @@ from tuneforge.data.tokenize import TokenizedDataset, TokenizeSettings, tokenize
 from tuneforge.data.types import Example
 from tuneforge.embedded import tuneforge_home
 from tuneforge.engine.batches import items_read
+from tuneforge.engine.logging import check_trackers
 from tuneforge.engine.loop import LoopInputs, LoopResult, WindowResult, run_loop
 from tuneforge.engine.precision import make_accelerator
 from tuneforge.engine.reference import build_reference
@@ -186,6 +187,9 @@ def train(
     ``on_step(step, window)`` is called after every optimizer step (progress hooks, tests).
     """
     started = time.monotonic()
+    # Before anything is read or written: a tracker that is not installed fails the start
+    # (accelerate would drop it silently) and leaves no half-made run folder behind.
+    check_trackers(list(cfg.train.report_to))
     cfg = cfg.resolved()
     run_dir = cfg.run_dir()
     method = build_method(cfg)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from pydantic import Field
 
-from tuneforge.config.section import Section
+from tuneforge.config.section import Float, Section
 from tuneforge.data.types import Example, RecordKind
 from tuneforge.methods.base import (
     Batch,
@@ -66,10 +66,10 @@ __all__ = [
 class KTOSection(Section):
     """Kahneman-Tversky Optimisation settings."""
 
-    beta: float = Field(0.1, gt=0)
-    desirable_weight: float = Field(1.0, gt=0)
-    undesirable_weight: float = Field(1.0, gt=0)
-    threshold: float | None = Field(None, description="Scores above this are desirable.")
+    beta: Float = Field(0.1, gt=0)
+    desirable_weight: Float = Field(1.0, gt=0)
+    undesirable_weight: Float = Field(1.0, gt=0)
+    threshold: Float | None = Field(None, description="Scores above this are desirable.")
     loss_type: Literal["kto", "apo_zero_unpaired"] = "kto"
     score_weighting: bool = Field(
         False, description="Weight each example by its score's distance from the threshold."

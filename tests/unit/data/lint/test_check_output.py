@@ -258,3 +258,19 @@ def test_debug_env_reraises_internal_errors(monkeypatch: pytest.MonkeyPatch) -> 
 def test_max_length_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     assert check_command(GOOD / "sft.jsonl", method="sft", model="none", max_length=0) == 2
     assert "max_length: must be at least 1, got 0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("threshold", ["nan", "inf", "-inf"])
+def test_a_non_finite_kto_threshold_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], threshold: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from tuneforge.cli import app
+
+    path = write_jsonl(tmp_path / "scored.jsonl", [{"prompt": "p", "completion": "c", "score": 1}])
+    args = ["check", str(path), "--method", "kto", "--model", "none"]
+    result = CliRunner().invoke(app, [*args, "--kto-threshold", threshold])
+    assert result.exit_code == 2, result.output
+    assert f"--kto-threshold must be a finite number (got {float(threshold)})" in result.output
+    assert "undesirable" not in result.output
