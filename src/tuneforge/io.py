@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "InputFileError",
+    "read_input_file",
     "read_jsonl",
     "to_jsonl",
     "write_dir_atomic",
@@ -141,3 +143,74 @@ def read_jsonl(path: Path, *, skip_invalid: bool = False) -> list[Any]:
             if not skip_invalid:
                 raise
     return records
+
+
+#: Raises the size limit of input files (data and configs) to this many megabytes.
+MAX_FILE_MB_ENV = "TUNEFORGE_MAX_FILE_MB"
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class InputFileError(Exception):
+    """An input path that is not a readable regular file of a sane size; the message says why.
+
+    The message does not name the path: callers put it in their own ``FILE: ...`` format.
+    """
+
+
+def max_file_bytes(default_mb: float) -> int:
+    """The size limit of an input file: ``TUNEFORGE_MAX_FILE_MB`` if set, else ``default_mb``."""
+    raw = os.environ.get(MAX_FILE_MB_ENV)
+    if raw is None or not raw.strip():
+        return int(default_mb * 1024 * 1024)
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = float("nan")
+    if not (mb > 0 and mb < 1e12):
+        raise InputFileError(f"{MAX_FILE_MB_ENV}={raw!r} must be a positive number of megabytes")
+    return int(mb * 1024 * 1024)
+
+
+def read_input_file(path: Path, *, what: str, default_mb: float) -> bytes:
+    """The bytes of ``path``, which must be a regular file no larger than the size limit.
+
+    A FIFO, a device, a socket or a folder is refused without reading from it (so nothing hangs
+    or reads forever); so is a file over ``default_mb`` megabytes (``TUNEFORGE_MAX_FILE_MB``
+    raises it). ``what`` names the file in messages ("data file", "config file").
+    Raises FileNotFoundError when it does not exist, InputFileError for the rest.
+    """
+    limit = max_file_bytes(default_mb)
+    # O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever.
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except IsADirectoryError:
+        raise InputFileError(f"is a folder, not a {what}") from None
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise InputFileError(f"cannot open the {what}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            mode = info.st_mode
+            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+            raise InputFileError(f"is {kind}, not a regular file; give the path of a {what}")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        # A regular file's size is known up front: refuse before reading a byte of it.
+        data = b"" if info.st_size > limit else handle.read()
+    if info.st_size > limit or len(data) > limit:
+        raise InputFileError(
+            f"the {what} is larger than {limit / 1024 / 1024:g} MB; "
+            f"set {MAX_FILE_MB_ENV} to a larger number of megabytes to read it"
+        )
+    return data

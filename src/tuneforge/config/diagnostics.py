@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import reprlib
 import types
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Union, get_args, get_origin
@@ -40,8 +41,40 @@ _FLOAT_RE = re.compile(
 )
 
 
+#: The most values a YAML document may expand to (aliases counted at every use) and the
+#: deepest nesting it may have: a config is a few dozen keys, so these only stop hostile input
+#: (an "alias bomb" of nested aliases expands to billions of values from a few lines).
+MAX_YAML_NODES = 100_000
+MAX_NESTING = 100
+
+
+class YamlLimitError(yaml.constructor.ConstructorError):
+    """A YAML document nested too deeply or expanding to too many values (hostile input)."""
+
+
 class YamlLoader(yaml.SafeLoader):
-    """A safe loader with YAML 1.2 booleans and floats that refuses duplicate keys."""
+    """A safe loader with YAML 1.2 booleans and floats that refuses duplicate keys.
+
+    Nesting is bounded while composing (so deep input never reaches Python's recursion limit)
+    and the document's expanded size, aliases included, is bounded before anything is built.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        """Compose one node, refusing nesting deeper than `MAX_NESTING`."""
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise YamlLimitError(
+                    None,
+                    None,
+                    f"nested more than {MAX_NESTING} levels deep",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         """Build a mapping, raising a marked error when a key appears twice."""
@@ -79,9 +112,71 @@ class YamlDumper(yaml.SafeDumper):
 YamlDumper.add_implicit_resolver(_FLOAT_TAG, _FLOAT_RE, list("-+0123456789."))
 
 
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a node graph that expands past `MAX_YAML_NODES` values or `MAX_NESTING` levels.
+
+    Aliases share nodes, so sizes and depths are memoised per node and the walk is iterative:
+    an alias bomb is measured in time linear in its text, never expanded.
+    """
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    active: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        if done:
+            active.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            if size[key] > MAX_YAML_NODES:
+                raise YamlLimitError(
+                    None,
+                    None,
+                    f"the document expands to more than {MAX_YAML_NODES:,} values "
+                    "(aliases are counted at every use)",
+                    node.start_mark,
+                )
+            if depth[key] > MAX_NESTING:
+                raise YamlLimitError(
+                    None,
+                    None,
+                    f"nested more than {MAX_NESTING} levels deep (aliases included)",
+                    node.start_mark,
+                )
+            continue
+        if key in size:
+            continue
+        if key in active:
+            raise YamlLimitError(
+                None, None, "an alias refers to a value that contains it", node.start_mark
+            )
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+
+
 def yaml_load(text: str) -> Any:
-    """Parse YAML text with `YamlLoader` (raises ``yaml.YAMLError``)."""
-    return yaml.load(text, Loader=YamlLoader)  # YamlLoader derives from SafeLoader
+    """Parse YAML text with `YamlLoader` (raises ``yaml.YAMLError``).
+
+    Nesting and the expanded size (aliases counted at every use) are bounded, so hostile text
+    ends in a ``yaml.YAMLError`` rather than a hang, a memory blow-up or a RecursionError.
+    """
+    loader = YamlLoader(text)  # YamlLoader derives from SafeLoader
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def yaml_dump(data: Any) -> str:
@@ -190,8 +285,13 @@ def format_loc(loc: Sequence[Any]) -> str:
     return out
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 4, 60, 60
+
+
+def show_value(value: Any) -> str:
+    """A short repr of ``value``: bounded while it is built, so a huge value costs nothing."""
+    text = _REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -227,7 +327,7 @@ def _literal_choice(root: type[BaseModel], loc: Loc, value: Any) -> str | None:
     if get_origin(tp) is not Literal:
         return None
     choices = [str(c) for c in get_args(tp)]
-    message = f"must be one of {', '.join(choices)} (got {_show(value)})"
+    message = f"must be one of {', '.join(choices)} (got {show_value(value)})"
     if isinstance(value, str):
         close = difflib.get_close_matches(value.lower(), choices, n=1, cutoff=0.6)
         if close:
@@ -252,20 +352,20 @@ def _message(root: type[BaseModel], error: Mapping[str, Any], data: Mapping[str,
             return choice
     if kind in _BOUNDS:
         bound = next(iter(ctx.values()), "?")
-        return f"must be {_BOUNDS[kind]} {bound} (got {_show(value)})"
+        return f"must be {_BOUNDS[kind]} {bound} (got {show_value(value)})"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"must be a mapping of keys (got {_show(value)})"
+        return f"must be a mapping of keys (got {show_value(value)})"
     if kind == "list_type":
-        return f"must be a list (got {_show(value)})"
+        return f"must be a list (got {show_value(value)})"
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "int_from_float":
-        return f"must be a whole number (got {_show(value)})"
+        return f"must be a whole number (got {show_value(value)})"
     msg = str(error["msg"])
     if kind in ("value_error", "assertion_error"):
         return msg.split(", ", 1)[1] if ", " in msg else msg
     msg = msg.replace("Input should be", "must be")
-    return f"{msg} (got {_show(value)})"
+    return f"{msg} (got {show_value(value)})"
 
 
 def _override_for(loc: Loc, override_paths: Mapping[Loc, str]) -> str | None:

@@ -31,8 +31,12 @@ from tuneforge.config.diagnostics import (
 from tuneforge.config.overrides import apply_with_paths, resolve_paths
 from tuneforge.config.schema import TuneforgeConfig, default_config_model
 from tuneforge.errors import ConfigError
+from tuneforge.io import InputFileError, read_input_file
 
 ConfigModel = type[TuneforgeConfig]
+
+#: A config file larger than this (in MB) is refused unless TUNEFORGE_MAX_FILE_MB raises it.
+CONFIG_MAX_MB = 1
 
 
 def apply_overrides(
@@ -90,11 +94,13 @@ def read_yaml(path: str | Path) -> Any:
     """Read a YAML file with tuneforge's rules, raising ConfigError with FILE:LINE:COLUMN."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_input_file(path, what="config file", default_mb=CONFIG_MAX_MB).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config path is a folder, not a file: {path}") from None
+    except InputFileError as exc:
+        if path.is_dir():
+            raise ConfigError(f"config path is a folder, not a file: {path}") from None
+        raise ConfigError(f"{path}: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     try:

@@ -10,7 +10,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from tuneforge.config.diagnostics import Loc, accepts_free_string, annotation_at, yaml_load
+from tuneforge.config.diagnostics import (
+    MAX_NESTING,
+    Loc,
+    YamlLimitError,
+    accepts_free_string,
+    annotation_at,
+    show_value,
+    yaml_load,
+)
 from tuneforge.errors import ConfigError
 
 #: Fields holding file paths: resolved against the config's folder when loaded from a file.
@@ -24,16 +32,32 @@ PATH_FIELDS: dict[Loc, bool] = {
 }
 
 
+#: The deepest dotted key an override may name (tuneforge's keys are at most a few levels).
+MAX_OVERRIDE_DEPTH = min(16, MAX_NESTING)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _parse_override(text: str, root: type[BaseModel]) -> tuple[Loc, Any]:
     """``train.lr=1e-4`` → ``(("train", "lr"), 0.0001)``; the value is read as YAML."""
     if "=" not in text:
         raise ConfigError(f"override '{text}': expected key.path=value (e.g. train.lr=1e-4)")
     key, raw = text.split("=", 1)
     path = tuple(part.strip() for part in key.strip().split("."))
+    if len(path) > MAX_OVERRIDE_DEPTH:
+        raise ConfigError(
+            f"override '{_short(key)}': the key is nested {len(path)} levels deep; "
+            f"at most {MAX_OVERRIDE_DEPTH} (keys are at most a few levels deep, like train.lr)"
+        )
     if not all(path):
         raise ConfigError(f"override '{text}': the key must be a dotted path like train.lr")
     try:
         value = yaml_load(raw)
+    except YamlLimitError as exc:
+        problem = exc.problem
+        raise ConfigError(f"override '{_short(key)}': the value is refused: {problem}") from None
     except yaml.YAMLError:
         value = raw
     # A free-text field takes the text as typed ("Answer: yes" is not a mapping).
@@ -59,7 +83,7 @@ def apply_with_paths(
             elif not isinstance(child, dict):
                 where = ".".join(path[: depth + 1])
                 raise ConfigError(
-                    f"override '{text}': '{where}' is not a mapping (it is {child!r})"
+                    f"override '{text}': '{where}' is not a mapping (it is {show_value(child)})"
                 )
             node = child
         node[path[-1]] = value

@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from tuneforge.data.problems import Problem, json_type_name
+from tuneforge.io import InputFileError, read_input_file
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 SUPPORTED_SUFFIXES = (*JSONL_SUFFIXES, ".json", ".csv", ".parquet")
+
+#: A data file larger than this (in MB) is refused unless TUNEFORGE_MAX_FILE_MB raises it.
+DATA_MAX_MB = 2048
 
 _BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -83,7 +87,9 @@ def read_rows(path: Path | str, *, name: str | None = None) -> RawRows:
         shown = f"'{suffix}'" if suffix else "without an extension"
         return fail(f"unsupported file type {shown}; use .jsonl, .json, .csv or .parquet")
     try:
-        data = path.read_bytes()
+        data = read_input_file(path, what="data file", default_mb=DATA_MAX_MB)
+    except InputFileError as exc:
+        return fail(str(exc))
     except OSError as exc:
         return fail(f"cannot read the file: {exc.strerror or exc}")
     if not data:
@@ -132,6 +138,95 @@ def _not_object(name: str, line: int, value: object, what: str) -> Problem:
     return Problem(name, line, "json", f"{what} must be a JSON object, got {json_type_name(value)}")
 
 
+#: The deepest nesting a data row may have: chat rows are 3-4 levels deep, so this only stops
+#: hostile input before it can reach Python's recursion limit further down.
+MAX_ROW_DEPTH = 64
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` refusing an object that names a key twice (json keeps the last)."""
+    row: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in row:
+            raise _DuplicateKey(key)
+        row[key] = value
+    return row
+
+
+_STRICT = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+
+
+def _duplicate(name: str, line: int, exc: _DuplicateKey) -> Problem:
+    return Problem(name, line, "key", f"duplicate key {exc.key!r}; each key may appear only once")
+
+
+def _field_path(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _row_problem(name: str, line: int, row: dict[str, Any]) -> Problem | None:
+    """Too deep a row, or a string holding a lone surrogate (``"\\ud800"``), if either.
+
+    Iterative, so a row nested thousands deep is measured without recursion.
+    """
+    stack: list[tuple[Any, tuple[Any, ...], int]] = [(row, (), 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_ROW_DEPTH:
+            return Problem(
+                name,
+                line,
+                _field_path(path[:1]) or "json",
+                f"nested more than {MAX_ROW_DEPTH} levels deep; data rows are a few levels deep",
+            )
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    code = ord(value[exc.start])
+                    return Problem(
+                        name,
+                        line,
+                        _field_path(path) or "key",
+                        f"the text holds a lone surrogate (\\u{code:04x}), which is not a "
+                        "character; the file was written by a broken encoder",
+                    )
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and not key.isascii():
+                    try:
+                        key.encode("utf-8")
+                    except UnicodeEncodeError:
+                        return Problem(
+                            name,
+                            line,
+                            _field_path(path) or "key",
+                            "a key holds a lone surrogate, which is not a character",
+                        )
+                stack.append((item, (*path, key), depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, i), depth + 1) for i, item in enumerate(value))
+    return None
+
+
+def _add_row(name: str, line: int, row: dict[str, Any], result: RawRows) -> None:
+    problem = _row_problem(name, line, row)
+    if problem is None:
+        result.rows.append(RawRow(line, row))
+    else:
+        result.problems.append(problem)
+
+
 def _read_jsonl(data: bytes, name: str, result: RawRows) -> None:
     # Split bytes on b"\n" only: str.splitlines would also split on U+2028 and friends, which
     # are legal inside JSON strings. Decoding per line keeps one bad byte local to its line.
@@ -145,9 +240,12 @@ def _read_jsonl(data: bytes, name: str, result: RawRows) -> None:
             result.problems.append(_utf8_problem(name, line, raw, exc))
             continue
         try:
-            value = json.loads(text)
+            value = _STRICT.decode(text)
         except json.JSONDecodeError as exc:
             result.problems.append(_json_problem(name, line, exc))
+            continue
+        except _DuplicateKey as exc:
+            result.problems.append(_duplicate(name, line, exc))
             continue
         except RecursionError:
             result.problems.append(_too_deep(name, line))
@@ -156,7 +254,7 @@ def _read_jsonl(data: bytes, name: str, result: RawRows) -> None:
             result.problems.append(Problem(name, line, "json", f"invalid JSON: {exc}"))
             continue
         if isinstance(value, dict):
-            result.rows.append(RawRow(line, value))
+            _add_row(name, line, value, result)
         else:
             result.problems.append(_not_object(name, line, value, "each line"))
 
@@ -188,8 +286,13 @@ def _read_json(data: bytes, name: str, result: RawRows) -> None:
         return
     if not text.strip():
         return
+    duplicates = False
     try:
-        doc = json.loads(text)
+        try:
+            doc = _STRICT.decode(text)
+        except _DuplicateKey:
+            # Find the rows naming a key twice below, each by its line.
+            duplicates, doc = True, json.loads(text)
     except json.JSONDecodeError as exc:
         # "Extra data" means a complete value was followed by more: one object per line.
         if exc.msg == "Extra data" or _looks_like_json_lines(text):
@@ -217,7 +320,10 @@ def _read_json(data: bytes, name: str, result: RawRows) -> None:
         if key is None:
             # A single record saved as .json: one row on the line where it starts.
             result.records = 1
-            result.rows.append(RawRow(line_of(start), doc))
+            if duplicates:
+                result.problems.append(_duplicate_at(text, start, name, line_of(start)))
+            else:
+                _add_row(name, line_of(start), doc, result)
             return
         items, start = doc[key], _member_value_index(text, start, key)
     elif isinstance(doc, list):
@@ -234,14 +340,37 @@ def _read_json(data: bytes, name: str, result: RawRows) -> None:
             )
         )
         return
+    found_duplicate = False
     for item, index in zip(items, _element_indexes(text, start), strict=True):
         result.records += 1
-        if isinstance(item, dict):
-            result.rows.append(RawRow(line_of(index), item))
+        if duplicates and isinstance(item, dict) and _has_duplicate(text, index):
+            result.problems.append(_duplicate_at(text, index, name, line_of(index)))
+            found_duplicate = True
+        elif isinstance(item, dict):
+            _add_row(name, line_of(index), item, result)
         else:
             result.problems.append(_not_object(name, line_of(index), item, "each row"))
     if not items:
         result.problems.append(Problem(name, None, "file", "the list of rows is empty"))
+    if duplicates and not found_duplicate:  # a key named twice outside the rows
+        result.problems.append(_duplicate_at(text, 0, name, line_of(start)))
+
+
+def _has_duplicate(text: str, index: int) -> bool:
+    try:
+        _STRICT.raw_decode(text, index)
+    except _DuplicateKey:
+        return True
+    return False
+
+
+def _duplicate_at(text: str, index: int, name: str, line: int) -> Problem:
+    """The problem for the value at ``index``, known to name a key twice somewhere."""
+    try:
+        _STRICT.raw_decode(text, index)
+    except _DuplicateKey as exc:
+        return _duplicate(name, line, exc)
+    return Problem(name, line, "key", "an object names a key twice")
 
 
 def _wrapper_key(doc: dict[str, Any]) -> str | None:

@@ -28,10 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import tuneforge
+from tuneforge.errors import TuneforgeError
 from tuneforge.evaluate.heldout import EvalItem, text_of
 from tuneforge.evaluate.metrics.stats import Difference, paired_bootstrap
 from tuneforge.evaluate.metrics.tasks import MetricInfo, TaskResult, VariantOutputs
 from tuneforge.evaluate.variants import VariantSpec
+from tuneforge.io import InputFileError, read_input_file
 
 SCHEMA_VERSION = 1
 EVAL_FILE = "eval.json"
@@ -241,7 +243,130 @@ def new_document(**fields: Any) -> dict[str, Any]:
     }
 
 
+#: eval.json is a few MB at most; anything near this is not one.
+EVAL_MAX_MB = 512
+_NUMBER = float  # a JSON number: int or float, never true/false
+_VERDICTS = ("better", "worse", "no clear difference")
+_DIFFERENCE_NUMBERS = ("baseline", "value", "difference", "ci_low", "ci_high")
+
+
 def read_eval(path: Path) -> dict[str, Any]:
-    """Load an eval.json (a run directory or the file itself)."""
+    """Load and check an eval.json (a run directory or the file itself).
+
+    Raises TuneforgeError saying what is wrong (not JSON, cut short, not an object, another
+    ``schema_version``, a missing or mistyped key) and how to get a good one: run eval again.
+    """
     path = path / EVAL_FILE if path.is_dir() else path
-    return json.loads(path.read_text(encoding="utf-8"))
+    redo = "run `tuneforge eval` again to rewrite it"
+    try:
+        data = read_input_file(path, what=EVAL_FILE, default_mb=EVAL_MAX_MB)
+    except FileNotFoundError:
+        raise TuneforgeError(f"{path}: no such file; run `tuneforge eval` first") from None
+    except (InputFileError, OSError) as exc:
+        raise TuneforgeError(f"{path}: {exc}") from None
+    if not data.strip():
+        raise TuneforgeError(f"{path}: the file is empty; {redo}")
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise TuneforgeError(f"{path}: not UTF-8 text, so not an {EVAL_FILE}; {redo}") from None
+    except json.JSONDecodeError as exc:
+        cut = " (the file looks cut short)" if exc.pos >= len(data.rstrip()) - 1 else ""
+        raise TuneforgeError(
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{cut}; {redo}"
+        ) from None
+    except (RecursionError, ValueError) as exc:
+        raise TuneforgeError(f"{path}: invalid JSON ({exc}); {redo}") from None
+    problem = eval_problem(document)
+    if problem is not None:
+        raise TuneforgeError(f"{path}: {problem}; {redo}")
+    return document
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false"}.get(
+        type(value), "a number"
+    )
+
+
+def eval_problem(document: Any) -> str | None:
+    """What is wrong with an eval.json document, or None when report and compare can read it."""
+    if not isinstance(document, dict):
+        return f"the top level must be a JSON object, got {_kind(document)}"
+    version = document.get("schema_version")
+    if version is None:
+        return "missing key 'schema_version'; not an eval.json written by tuneforge"
+    if version != SCHEMA_VERSION:
+        return f"schema_version {version!r} is not the one this tuneforge reads ({SCHEMA_VERSION})"
+    problems: list[str] = []
+
+    def need(value: Any, where: str, kind: type, key: str) -> Any:
+        if not isinstance(value, dict):
+            return None
+        if key not in value:
+            problems.append(f"{where}: missing key '{key}'" if where else f"missing key '{key}'")
+            return None
+        item = value[key]
+        at = f"{where}.{key}" if where else key
+        if kind is _NUMBER:
+            ok = isinstance(item, (int, float)) and not isinstance(item, bool)
+        else:
+            ok = isinstance(item, kind)
+        if not ok:
+            expected = "a number" if kind is _NUMBER else _kind(kind())
+            problems.append(f"{at}: expected {expected}, got {_kind(item)}")
+            return None
+        return item
+
+    variants = need(document, "", dict, "variants") or {}
+    for name, variant in variants.items():
+        if not isinstance(variant, dict):
+            problems.append(f"variants.{name}: expected an object, got {_kind(variant)}")
+        need(variant, f"variants.{name}", _NUMBER, "prompt_tokens_per_request")
+    tasks = need(document, "", dict, "tasks") or {}
+    need(document, "", dict, "verdict")
+    for key in ("held_out", "settings"):
+        if key in document:
+            need(document, "", dict, key)
+    if "examples" in document:
+        examples = need(document, "", list, "examples") or []
+        if not all(isinstance(e, dict) for e in examples):
+            problems.append("examples: every entry must be an object")
+    for task_name, task in tasks.items():
+        at = f"tasks.{task_name}"
+        if not isinstance(task, dict):
+            problems.append(f"{at}: expected an object, got {_kind(task)}")
+            continue
+        need(task, at, str, "title")
+        headline = need(task, at, str, "headline_metric")
+        metrics = need(task, at, dict, "metrics") or {}
+        if headline is not None and "metrics" in task:
+            info = need(metrics, f"{at}.metrics", dict, headline)
+            if info is not None:
+                need(info, f"{at}.metrics.{headline}", str, "label")
+                need(info, f"{at}.metrics.{headline}", str, "unit")
+        task_variants = need(task, at, dict, "variants") or {}
+        if "variants" in task:
+            need(task_variants, f"{at}.variants", dict, "baseline")
+        for name, entry in task_variants.items():
+            need(entry, f"{at}.variants.{name}", dict, "metrics")
+            if not isinstance(entry, dict):
+                problems.append(f"{at}.variants.{name}: expected an object, got {_kind(entry)}")
+        for name, diffs in (need(task, at, dict, "comparisons") or {}).items():
+            if not isinstance(diffs, dict):
+                problems.append(f"{at}.comparisons.{name}: expected an object, got {_kind(diffs)}")
+                continue
+            for key, diff in diffs.items():
+                where = f"{at}.comparisons.{name}.{key}"
+                if not isinstance(diff, dict):
+                    problems.append(f"{where}: expected an object, got {_kind(diff)}")
+                    continue
+                for field in _DIFFERENCE_NUMBERS:
+                    need(diff, where, _NUMBER, field)
+                if need(diff, where, str, "verdict") not in (None, *_VERDICTS):
+                    problems.append(f"{where}.verdict: must be one of {', '.join(_VERDICTS)}")
+        if problems:
+            break
+    return problems[0] if problems else None
