@@ -16,6 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuneforge.data.json_rows import (
+    STRICT_JSON,
+    WHITESPACE,
+    DuplicateKey,
+    duplicate_at,
+    duplicate_problem,
+    element_indexes,
+    has_duplicate,
+    member_value_index,
+    row_problem,
+)
 from tuneforge.data.problems import Problem, json_type_name
 from tuneforge.io import InputFileError, read_input_file
 
@@ -27,7 +38,6 @@ DATA_MAX_MB = 2048
 
 _BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-_WS = re.compile(r"[ \t\n\r]*")
 # Field names that mark an object as one record rather than a wrapper around the rows,
 # e.g. {"messages": [...]} is a conversation, {"data": [...]} holds the rows.
 _RECORD_FIELDS = frozenset(
@@ -138,89 +148,8 @@ def _not_object(name: str, line: int, value: object, what: str) -> Problem:
     return Problem(name, line, "json", f"{what} must be a JSON object, got {json_type_name(value)}")
 
 
-#: The deepest nesting a data row may have: chat rows are 3-4 levels deep, so this only stops
-#: hostile input before it can reach Python's recursion limit further down.
-MAX_ROW_DEPTH = 64
-
-
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``object_pairs_hook`` refusing an object that names a key twice (json keeps the last)."""
-    row: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in row:
-            raise _DuplicateKey(key)
-        row[key] = value
-    return row
-
-
-_STRICT = json.JSONDecoder(object_pairs_hook=_no_duplicates)
-
-
-def _duplicate(name: str, line: int, exc: _DuplicateKey) -> Problem:
-    return Problem(name, line, "key", f"duplicate key {exc.key!r}; each key may appear only once")
-
-
-def _field_path(path: tuple[Any, ...]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _row_problem(name: str, line: int, row: dict[str, Any]) -> Problem | None:
-    """Too deep a row, or a string holding a lone surrogate (``"\\ud800"``), if either.
-
-    Iterative, so a row nested thousands deep is measured without recursion.
-    """
-    stack: list[tuple[Any, tuple[Any, ...], int]] = [(row, (), 1)]
-    while stack:
-        value, path, depth = stack.pop()
-        if depth > MAX_ROW_DEPTH:
-            return Problem(
-                name,
-                line,
-                _field_path(path[:1]) or "json",
-                f"nested more than {MAX_ROW_DEPTH} levels deep; data rows are a few levels deep",
-            )
-        if isinstance(value, str):
-            if not value.isascii():
-                try:
-                    value.encode("utf-8")
-                except UnicodeEncodeError as exc:
-                    code = ord(value[exc.start])
-                    return Problem(
-                        name,
-                        line,
-                        _field_path(path) or "key",
-                        f"the text holds a lone surrogate (\\u{code:04x}), which is not a "
-                        "character; the file was written by a broken encoder",
-                    )
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if isinstance(key, str) and not key.isascii():
-                    try:
-                        key.encode("utf-8")
-                    except UnicodeEncodeError:
-                        return Problem(
-                            name,
-                            line,
-                            _field_path(path) or "key",
-                            "a key holds a lone surrogate, which is not a character",
-                        )
-                stack.append((item, (*path, key), depth + 1))
-        elif isinstance(value, list):
-            stack.extend((item, (*path, i), depth + 1) for i, item in enumerate(value))
-    return None
-
-
 def _add_row(name: str, line: int, row: dict[str, Any], result: RawRows) -> None:
-    problem = _row_problem(name, line, row)
+    problem = row_problem(name, line, row)
     if problem is None:
         result.rows.append(RawRow(line, row))
     else:
@@ -240,12 +169,12 @@ def _read_jsonl(data: bytes, name: str, result: RawRows) -> None:
             result.problems.append(_utf8_problem(name, line, raw, exc))
             continue
         try:
-            value = _STRICT.decode(text)
+            value = STRICT_JSON.decode(text)
         except json.JSONDecodeError as exc:
             result.problems.append(_json_problem(name, line, exc))
             continue
-        except _DuplicateKey as exc:
-            result.problems.append(_duplicate(name, line, exc))
+        except DuplicateKey as exc:
+            result.problems.append(duplicate_problem(name, line, exc))
             continue
         except RecursionError:
             result.problems.append(_too_deep(name, line))
@@ -289,8 +218,8 @@ def _read_json(data: bytes, name: str, result: RawRows) -> None:
     duplicates = False
     try:
         try:
-            doc = _STRICT.decode(text)
-        except _DuplicateKey:
+            doc = STRICT_JSON.decode(text)
+        except DuplicateKey:
             # Find the rows naming a key twice below, each by its line.
             duplicates, doc = True, json.loads(text)
     except json.JSONDecodeError as exc:
@@ -314,18 +243,18 @@ def _read_json(data: bytes, name: str, result: RawRows) -> None:
     def line_of(index: int) -> int:
         return bisect_right(newlines, index - 1) + 1
 
-    start = _WS.match(text).end()  # type: ignore[union-attr]
+    start = WHITESPACE.match(text).end()  # type: ignore[union-attr]
     if isinstance(doc, dict):
         key = _wrapper_key(doc)
         if key is None:
             # A single record saved as .json: one row on the line where it starts.
             result.records = 1
             if duplicates:
-                result.problems.append(_duplicate_at(text, start, name, line_of(start)))
+                result.problems.append(duplicate_at(text, start, name, line_of(start)))
             else:
                 _add_row(name, line_of(start), doc, result)
             return
-        items, start = doc[key], _member_value_index(text, start, key)
+        items, start = doc[key], member_value_index(text, start, key)
     elif isinstance(doc, list):
         items = doc
     else:
@@ -341,10 +270,10 @@ def _read_json(data: bytes, name: str, result: RawRows) -> None:
         )
         return
     found_duplicate = False
-    for item, index in zip(items, _element_indexes(text, start), strict=True):
+    for item, index in zip(items, element_indexes(text, start), strict=True):
         result.records += 1
-        if duplicates and isinstance(item, dict) and _has_duplicate(text, index):
-            result.problems.append(_duplicate_at(text, index, name, line_of(index)))
+        if duplicates and isinstance(item, dict) and has_duplicate(text, index):
+            result.problems.append(duplicate_at(text, index, name, line_of(index)))
             found_duplicate = True
         elif isinstance(item, dict):
             _add_row(name, line_of(index), item, result)
@@ -353,24 +282,7 @@ def _read_json(data: bytes, name: str, result: RawRows) -> None:
     if not items:
         result.problems.append(Problem(name, None, "file", "the list of rows is empty"))
     if duplicates and not found_duplicate:  # a key named twice outside the rows
-        result.problems.append(_duplicate_at(text, 0, name, line_of(start)))
-
-
-def _has_duplicate(text: str, index: int) -> bool:
-    try:
-        _STRICT.raw_decode(text, index)
-    except _DuplicateKey:
-        return True
-    return False
-
-
-def _duplicate_at(text: str, index: int, name: str, line: int) -> Problem:
-    """The problem for the value at ``index``, known to name a key twice somewhere."""
-    try:
-        _STRICT.raw_decode(text, index)
-    except _DuplicateKey as exc:
-        return _duplicate(name, line, exc)
-    return Problem(name, line, "key", "an object names a key twice")
+        result.problems.append(duplicate_at(text, 0, name, line_of(start)))
 
 
 def _wrapper_key(doc: dict[str, Any]) -> str | None:
@@ -383,38 +295,6 @@ def _wrapper_key(doc: dict[str, Any]) -> str | None:
     if items and all(isinstance(it, dict) and "role" in it for it in items):
         return None
     return lists[0]
-
-
-def _member_value_index(text: str, index: int, key: str) -> int:
-    """Index where the value of member ``key`` starts, in the valid object at ``index``."""
-    decoder = json.JSONDecoder()
-    index = _WS.match(text, index + 1).end()  # type: ignore[union-attr]  # past "{"
-    found = -1
-    while text[index] != "}":
-        name, index = decoder.raw_decode(text, index)
-        index = _WS.match(text, index).end()  # type: ignore[union-attr]
-        index = _WS.match(text, index + 1).end()  # type: ignore[union-attr]  # past ":"
-        if name == key:
-            found = index  # keep going: with duplicate keys, json keeps the last one
-        _, index = decoder.raw_decode(text, index)
-        index = _WS.match(text, index).end()  # type: ignore[union-attr]
-        if text[index] == ",":
-            index = _WS.match(text, index + 1).end()  # type: ignore[union-attr]
-    return found
-
-
-def _element_indexes(text: str, index: int) -> list[int]:
-    """Start index of each element of the valid JSON array at ``index``."""
-    decoder = json.JSONDecoder()
-    starts: list[int] = []
-    index = _WS.match(text, index + 1).end()  # type: ignore[union-attr]  # past "["
-    while text[index] != "]":
-        starts.append(index)
-        _, index = decoder.raw_decode(text, index)
-        index = _WS.match(text, index).end()  # type: ignore[union-attr]
-        if text[index] == ",":
-            index = _WS.match(text, index + 1).end()  # type: ignore[union-attr]
-    return starts
 
 
 def _read_csv(data: bytes, name: str, result: RawRows) -> None:
