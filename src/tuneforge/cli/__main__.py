@@ -1,0 +1,5 @@
+"""``python -m tuneforge.cli``: the same command line as ``tuneforge``."""
+
+from tuneforge.cli import main
+
+main()
