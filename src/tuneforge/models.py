@@ -186,7 +186,7 @@ def merged_model(
     final = Path(final_dir)
     if not final.is_dir():
         raise ModelLoadError(f"{final}: no trained model here (the run has no final/ folder)")
-    if (final / "adapter_config.json").is_file():
+    if is_adapter_folder(final):
         adapted = load_adapter(load_model(base_name, dtype=dtype), final)
         with _quiet_peft_wrapping():
             merged = adapted.merge_and_unload()

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
     from tuneforge.config import TuneforgeConfig
 
+#: The run directory's resolved config and its trained model (written by `tuneforge train`);
+#: everything that opens a run directory names them through these two.
 RUN_CONFIG = "config.yaml"
 FINAL_DIR = "final"
 #: Used when neither the model config nor the tokenizer states a context length.

@@ -30,7 +30,7 @@ from tuneforge.evaluate.metrics.tasks import (
     structure_task,
 )
 from tuneforge.evaluate.plan import TaskPlan, plan_tasks
-from tuneforge.evaluate.report.build import CONFIG_FILE, build_report
+from tuneforge.evaluate.report.build import build_report
 from tuneforge.evaluate.results import (
     EVAL_FILE,
     compare,
@@ -43,6 +43,7 @@ from tuneforge.evaluate.results import (
 from tuneforge.evaluate.variants import VariantSpec, encode_prompt, encode_reply, variant_specs
 from tuneforge.io import write_json_atomic
 from tuneforge.models import adapter_disabled, is_peft
+from tuneforge.target import FINAL_DIR, RUN_CONFIG
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -87,7 +88,7 @@ def load_models(cfg: TuneforgeConfig, run_dir: Path | None) -> EvalModels:
     """
     from tuneforge.models import is_adapter_folder, load_model, load_tokenizer, load_trained
 
-    final = run_dir / "final" if run_dir is not None else None
+    final = run_dir / FINAL_DIR if run_dir is not None else None
     if final is None or not final.is_dir():
         return EvalModels(load_tokenizer(cfg.model), base=load_model(cfg.model))
     tokenizer, tuned = load_trained(cfg.model, final)
@@ -290,10 +291,10 @@ def resolve_target(target: Path, overrides: Sequence[str]) -> tuple[TuneforgeCon
     A run directory brings its resolved config.yaml; a config file points at its ``output``.
     """
     if target.is_dir():
-        config = target / CONFIG_FILE
+        config = target / RUN_CONFIG
         if not config.is_file():
             raise TuneforgeError(
-                f"{target}: not a run directory (no {CONFIG_FILE}); pass the run directory "
+                f"{target}: not a run directory (no {RUN_CONFIG}); pass the run directory "
                 "written by `tuneforge train`, or a config file"
             )
         return load_config(config, overrides), target

@@ -36,7 +36,14 @@ from tuneforge.export.verify import (
     verdict,
 )
 from tuneforge.io import write_dir_atomic, write_json_atomic, write_text_atomic
-from tuneforge.models import load_adapter, load_model, load_tokenizer, merged_model
+from tuneforge.models import (
+    is_adapter_folder,
+    load_adapter,
+    load_model,
+    load_tokenizer,
+    merged_model,
+)
+from tuneforge.target import FINAL_DIR, RUN_CONFIG
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -44,7 +51,6 @@ if TYPE_CHECKING:
     from tuneforge.data.types import Text
 
 EXPORT_FILE = "export.json"
-CONFIG_FILE = "config.yaml"
 FILE_PURPOSES = {
     "config.json": "model architecture (transformers, vLLM, TGI)",
     "model.safetensors": "merged weights (model-0000N-of-M.safetensors when sharded)",
@@ -96,7 +102,7 @@ class _Run:
 
     @property
     def is_adapter(self) -> bool:
-        return (self.final / "adapter_config.json").is_file()
+        return is_adapter_folder(self.final)
 
 
 def _purpose(name: str) -> str:
@@ -108,18 +114,18 @@ def _purpose(name: str) -> str:
 
 def _open_run(run_dir: Path) -> _Run:
     """The run's config, final/ and tokenizer; a clear error for anything missing."""
-    if not (run_dir / CONFIG_FILE).is_file():
+    if not (run_dir / RUN_CONFIG).is_file():
         raise TuneforgeError(
-            f"{run_dir}: not a run directory (no {CONFIG_FILE}); pass the directory written by "
+            f"{run_dir}: not a run directory (no {RUN_CONFIG}); pass the directory written by "
             "`tuneforge train`"
         )
-    final = run_dir / "final"
+    final = run_dir / FINAL_DIR
     if not final.is_dir():
         raise TuneforgeError(
             f"{run_dir}: no trained model to export (no final/ folder): the run has not "
             "finished; continue it with `tuneforge train CONFIG --resume`"
         )
-    cfg = load_config(run_dir / CONFIG_FILE)
+    cfg = load_config(run_dir / RUN_CONFIG)
     has_tokenizer = (final / "tokenizer_config.json").is_file()
     tokenizer = load_tokenizer(str(final) if has_tokenizer else cfg.model)
     settings = RenderSettings(cfg.data.chat_template, tuned_system_prompt(cfg))

@@ -33,6 +33,7 @@ from tuneforge.errors import DataError, TuneforgeError
 from tuneforge.io import write_dir_atomic, write_json_atomic, write_text_atomic
 from tuneforge.methods import build_method
 from tuneforge.models import attach_lora, base_model, load_model, load_tokenizer
+from tuneforge.target import FINAL_DIR, RUN_CONFIG
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -119,7 +120,7 @@ def prepare_model(cfg: TuneforgeConfig, model: PreTrainedModel | None) -> PreTra
 
 def save_final(run_dir: Path, model: Any, tokenizer: PreTrainedTokenizerBase) -> Path:
     """final/: the adapter (or full model), tokenizer and generation config, written atomically."""
-    target = run_dir / "final"
+    target = run_dir / FINAL_DIR
 
     def fill(folder: Path) -> None:
         model.save_pretrained(folder)
@@ -199,7 +200,7 @@ def train(
     eval_set = tokenize_split(eval_examples, tokenizer, cfg, "the held-out split")
     prepare_method_data(method, (train_examples, train_set), (eval_examples, eval_set))
     prepare_run_dir(run_dir, resume=resume)
-    write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
+    write_text_atomic(run_dir / RUN_CONFIG, dump_config(cfg))
     if cfg.data.eval is None:
         write_text_atomic(run_dir / HELD_OUT_FILE, rows_to_jsonl(eval_examples))
     model = prepare_model(cfg, model)

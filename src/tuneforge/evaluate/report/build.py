@@ -23,10 +23,10 @@ from tuneforge.evaluate.report.sections import (
 )
 from tuneforge.evaluate.results import EVAL_FILE, read_eval
 from tuneforge.io import read_jsonl, write_text_atomic
+from tuneforge.target import RUN_CONFIG
 
 REPORT_FILE = "report.html"
 METRICS_FILE = "metrics.jsonl"
-CONFIG_FILE = "config.yaml"
 
 _CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1b1f24;
@@ -134,7 +134,7 @@ def build_report(run_dir: Path, document: Mapping[str, Any] | None = None) -> Pa
         if not (run_dir / EVAL_FILE).is_file():
             raise TuneforgeError(f"{run_dir}: no {EVAL_FILE}; run `tuneforge eval {run_dir}` first")
         document = read_eval(run_dir)
-    config_path = run_dir / CONFIG_FILE
+    config_path = run_dir / RUN_CONFIG
     config_text = config_path.read_text(encoding="utf-8") if config_path.is_file() else None
     html = render_report(
         document, read_metrics(run_dir / METRICS_FILE), config_text, title=run_dir.name
