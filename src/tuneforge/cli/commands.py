@@ -78,13 +78,19 @@ def config_command(path: Path, overrides: Sequence[str]) -> int:
     return reported(body)
 
 
-def train_command(path: Path, overrides: Sequence[str], *, resume: bool) -> int:
+def train_command(
+    path: Path, overrides: Sequence[str], *, resume: bool, allow_pickle: bool = False
+) -> int:
     """``tuneforge train``: 0 on success, 130 when interrupted, 2 on a user error."""
     from tuneforge.config import load_config
+    from tuneforge.models import training_models
     from tuneforge.run.stage import train
+    from tuneforge.safe_loading import LoadPolicy
 
     def body() -> int:
-        outcome = train(load_config(path, overrides), resume=resume)
+        cfg = load_config(path, overrides)
+        models = training_models(cfg.model, LoadPolicy.of(cfg, allow_pickle=allow_pickle))
+        outcome = train(cfg, resume=resume, **models)
         if outcome.result.interrupted:
             return EXIT_INTERRUPTED
         print(f"Run directory: {outcome.run_dir}\nModel: {outcome.final_dir}")
@@ -93,7 +99,7 @@ def train_command(path: Path, overrides: Sequence[str], *, resume: bool) -> int:
     return reported(body)
 
 
-def eval_command(target: Path, overrides: Sequence[str]) -> int:
+def eval_command(target: Path, overrides: Sequence[str], *, allow_pickle: bool = False) -> int:
     """``tuneforge eval``: evaluate, write eval.json and report.html, print the verdict."""
     from rich.console import Console
 
@@ -103,7 +109,12 @@ def eval_command(target: Path, overrides: Sequence[str]) -> int:
     def body() -> int:
         err = Console(stderr=True)
         cfg, run_dir = resolve_target(target, overrides)
-        outcome = evaluate_run(cfg, run_dir, progress=lambda m: err.print(m, highlight=False))
+        outcome = evaluate_run(
+            cfg,
+            run_dir,
+            progress=lambda m: err.print(m, highlight=False),
+            allow_pickle=allow_pickle,
+        )
         console = Console()
         console.print(summary_table(outcome.document))
         print_verdict(outcome.document, console)
@@ -139,14 +150,21 @@ def compare_command(paths: Sequence[Path], console: Any | None = None) -> int:
     return reported(body)
 
 
-def quickstart_command(data_dir: Path | None, output: Path | None, overrides: list[str]) -> int:
+def quickstart_command(
+    data_dir: Path | None,
+    output: Path | None,
+    overrides: list[str],
+    *,
+    allow_pickle: bool = False,
+) -> int:
     """``tuneforge quickstart``: train, evaluate, print the before/after table."""
     from rich.console import Console
 
     from tuneforge.run.quickstart import print_result, quickstart
 
     def body() -> int:
-        print_result(quickstart(data_dir, output, overrides), Console())
+        result = quickstart(data_dir, output, overrides, allow_pickle=allow_pickle)
+        print_result(result, Console())
         return 0
 
     return reported(body)
