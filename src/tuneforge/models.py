@@ -125,6 +125,12 @@ def _refused_pickle(name: str) -> str:
 
 def _load_hint(name: str, exc: Exception) -> str:
     """A one-paragraph explanation of why ``name`` did not load."""
+    if "custom code" in str(exc) or "trust_remote_code" in str(exc):
+        return (
+            f"could not load model '{name}': it ships its own Python code (auto_map), which "
+            "tuneforge does not run unless the config sets `trust_remote_code: true`; set it "
+            "only for a model whose code you have read"
+        )
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return (
         f"could not load model '{name}': {first_line}. "
