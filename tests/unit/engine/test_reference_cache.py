@@ -59,7 +59,10 @@ def nan_chosen() -> dict[str, torch.Tensor]:
 
 
 CASES: dict[str, tuple[Callable[[str], Any], str]] = {
-    "a list, not a dict": (lambda key: [key, good_values()], "it holds a list where a dict was expected"),
+    "a list, not a dict": (
+        lambda key: [key, good_values()],
+        "it holds a list where a dict was expected",
+    ),
     "no values": (lambda key: {"key": key}, "it has no 'values' table"),
     "values not a dict": (lambda key: payload(key, values=[1, 2]), "it has no 'values' table"),
     "a number for a table": (
