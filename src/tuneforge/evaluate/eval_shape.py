@@ -211,9 +211,8 @@ _VARIANT = Obj(
     }
 )
 _EXAMPLE = Obj(
-    {"index": Scalar("number", finite=True), "prompt": TEXT},
+    {"index": FINITE, "prompt": TEXT, "reference": MAYBE_TEXT},
     {
-        "reference": MAYBE_TEXT,
         "outputs": MapOf(MAYBE_TEXT),
         "scores": MapOf(MapOf(FINITE)),
     },
