@@ -222,3 +222,29 @@ def test_the_commands_refuse_pickle_weights_in_one_line_and_take_allow_pickle(
     assert "--allow-pickle" in help_text
     for command in ("eval", "quickstart", "generate", "export"):
         assert "--allow-pickle" in CliRunner().invoke(app, [command, "--help"]).output
+
+
+def test_check_loads_the_tokenizer_with_the_configs_trust_remote_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tuneforge.models
+    from tuneforge.cli import check_command
+
+    seen: list[tuple[str, LoadPolicy]] = []
+
+    def recording(name: str, home: Path | None = None, *, policy: LoadPolicy = SAFE) -> Any:
+        seen.append((name, policy))
+        raise ModelLoadError(f"{name}: stand-in")
+
+    monkeypatch.setattr(tuneforge.models, "load_tokenizer", recording)
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"prompt": "a", "completion": "b"}\n')
+    config = tmp_path / "c.yaml"
+    for trust in (False, True):
+        config.write_text(
+            f"method: sft\nmodel: some/model\ntrust_remote_code: {str(trust).lower()}\n"
+            "data:\n  train: train.jsonl\n"
+        )
+        check_command(data, method="sft", config_path=config)
+        assert seen[-1] == ("some/model", LoadPolicy(trust_remote_code=trust))
+    capsys.readouterr()
