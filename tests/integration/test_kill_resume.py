@@ -96,7 +96,7 @@ class Child:
         return int(path.read_text()) if path.is_file() else 0
 
     def kill_when(self, condition: Callable[[], bool], delay: float) -> None:
-        """SIGKILL the process ``delay`` seconds after ``condition`` holds; it must not end first."""
+        """SIGKILL the process ``delay`` s after ``condition`` holds; it must not end first."""
         deadline = time.monotonic() + 300
         while not condition():
             assert self.process.poll() is None, f"ended before the kill:\n{self.log.read_text()}"
