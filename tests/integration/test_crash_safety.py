@@ -148,6 +148,23 @@ def test_the_train_command_exits_143_after_sigterm_and_130_after_sigint(
     assert exits == {signal.SIGTERM: 143, signal.SIGINT: 130}
 
 
+def test_ctrl_c_outside_the_steps_exits_130_with_a_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    def interrupted(*_args: Any, **_kwargs: Any) -> Any:
+        raise KeyboardInterrupt  # e.g. while the model loads
+
+    monkeypatch.setattr(stage, "train", interrupted)
+    config = tmp_path / "c.yaml"
+    make_config(tmp_path)
+    config.write_text(f"method: sft\ndata:\n  train: {tmp_path / 'sft.jsonl'}\n")
+    assert train_command(config, [], resume=False) == 130
+    assert capsys.readouterr().err == (
+        "Interrupted outside the training steps; run the same command again to continue "
+        "from the last checkpoint.\n"
+    )
+
+
 def test_a_second_signal_stops_at_once_without_saving(
     tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase
 ) -> None:
