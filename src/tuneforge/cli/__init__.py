@@ -229,7 +229,9 @@ def pairs(
     max_new_tokens: Annotated[
         int | None, typer.Option(min=1, help="Longest reply, in tokens (256).")
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Rows decoded together (8).")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Rows decoded together (8).")
+    ] = None,
     system_prompt: SystemPromptOption = None,
 ) -> None:
     """Preference pairs from TARGET's own mistakes: chosen = reference, rejected = its reply."""

@@ -202,9 +202,7 @@ class _Row:
     reference: str
 
 
-def pairs_options(
-    target: str | Path, config: Path | None = None, **overrides: Any
-) -> PairsOptions:
+def pairs_options(target: str | Path, config: Path | None = None, **overrides: Any) -> PairsOptions:
     """The options of ``tuneforge pairs``: ``config``'s settings, else (for a run directory
     TARGET) the run's own config's, under the explicit ``overrides`` (None: not given)."""
     from tuneforge.config import load_config
