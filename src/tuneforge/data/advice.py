@@ -61,8 +61,8 @@ def held_out_advice(n: int) -> str:
     """Whether ``n`` held-out rows are enough for the report's intervals to mean something."""
     if n < 1:
         return (
-            "There is no held-out set, so nothing can be measured: keep some rows aside "
-            "(data.eval, or data.eval_split above 0)."
+            "No row would be held out, so nothing can be measured: give a held-out file "
+            "(data.eval), or more rows and a data.eval_split above 0 to split from."
         )
     points = interval_points(n)
     said = (

@@ -56,8 +56,8 @@ def test_held_out_advice() -> None:
         "noise; that is enough to see the differences that matter."
     )
     assert held_out_advice(0) == (
-        "There is no held-out set, so nothing can be measured: keep some rows aside "
-        "(data.eval, or data.eval_split above 0)."
+        "No row would be held out, so nothing can be measured: give a held-out file "
+        "(data.eval), or more rows and a data.eval_split above 0 to split from."
     )
 
 
