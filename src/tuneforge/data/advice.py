@@ -65,8 +65,9 @@ def held_out_advice(n: int) -> str:
             "(data.eval), or more rows and a data.eval_split above 0 to split from."
         )
     points = interval_points(n)
+    rows = "row" if n == 1 else "rows"
     said = (
-        f"With {n} held-out rows, a difference smaller than ±{points:.0f} points cannot be "
+        f"With {n} held-out {rows}, a difference smaller than ±{points:.0f} points cannot be "
         "told from noise"
     )
     if n < ENOUGH_HELD_OUT:

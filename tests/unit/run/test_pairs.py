@@ -219,7 +219,7 @@ def test_cli_prints_counts_and_exit_codes(
     code = pairs_command(str(base_dir), data, out, min_chrf=100.0, max_new_tokens=3)
     printed = capsys.readouterr().out
     assert code == 0
-    assert f"Wrote 1 pairs from 1 rows to {out}" in printed
+    assert f"Wrote 1 pair from 1 row to {out}" in printed
     assert "  kept: 1 below_chrf" in printed
     assert len(_read(out)) == 1
 
