@@ -152,13 +152,12 @@ def measure_example(name: str, k: int, embedder: Embedder) -> dict[str, Any]:
         query_s = time.perf_counter() - started
         row: dict[str, Any] = {"build_s": build, "query_ms": 1000 * query_s / len(queries)}
         for key, score in scorers.items():
-            top1 = [score(answers[r[0]], item.reference) for r, item in zip(ranked, data.items, strict=True)]
-            topk = [
-                float(np.mean([score(answers[i], item.reference) for i in r]))
+            per_item = [
+                [score(answers[i], item.reference) for i in r]
                 for r, item in zip(ranked, data.items, strict=True)
             ]
-            row[f"{key}@1"] = float(np.mean(top1))
-            row[f"{key}@{k}"] = float(np.mean(topk))
+            row[f"{key}@1"] = float(np.mean([values[0] for values in per_item]))
+            row[f"{key}@{k}"] = float(np.mean([np.mean(values) for values in per_item]))
         result[method] = row
     return result
 
