@@ -6,8 +6,8 @@ similar to it, as earlier chat turns. Fine-tuning has to beat this, not only a f
 
 Similarity is BM25 (Robertson et al., "Okapi at TREC-3", 1994; Lucene's variant, k1=1.5,
 b=0.75, as `bm25s` computes it) over the request's lower-cased words, Lucene's 33 English
-stopwords left out. Only the request is indexed (a string prompt, or the text of its user turns), never the
-answer: at inference time the answer is what is unknown.
+stopwords left out. Only the request is indexed (a string prompt, or the text of its user
+turns), never the answer: at inference time the answer is what is unknown.
 
 The shots run from least to most similar, so the closest example sits right before the question:
 models lean towards the answers nearest the end of a prompt (the recency bias of Zhao et al.,
