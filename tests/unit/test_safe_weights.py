@@ -220,7 +220,7 @@ def test_the_commands_refuse_pickle_weights_in_one_line_and_take_allow_pickle(
     assert result.exit_code == 0, result.output
     help_text = CliRunner().invoke(app, ["train", "--help"]).output
     assert "--allow-pickle" in help_text
-    for command in ("eval", "quickstart", "generate", "export"):
+    for command in ("eval", "quickstart", "generate", "export", "pairs"):
         assert "--allow-pickle" in CliRunner().invoke(app, [command, "--help"]).output
 
 

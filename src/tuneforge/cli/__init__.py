@@ -2,7 +2,7 @@
 
 The typer app below only declares each command's arguments and hands them to the command's
 body: ``cli/commands.py`` (check, config, train, eval, report, compare, quickstart) and
-``cli/use.py`` (export, generate, chat). Every body parses, calls one library function,
+``cli/use.py`` (export, generate, pairs, chat). Every body parses, calls one library function,
 prints, and returns the exit code; `reported` is the one error wrapper (exit 2).
 """
 
@@ -23,7 +23,7 @@ from tuneforge.cli.commands import (
     reported,
     train_command,
 )
-from tuneforge.cli.use import chat_command, export_command, generate_command
+from tuneforge.cli.use import chat_command, export_command, generate_command, pairs_command
 
 __all__ = [
     "app",
@@ -35,6 +35,7 @@ __all__ = [
     "export_command",
     "generate_command",
     "main",
+    "pairs_command",
     "quickstart_command",
     "report_command",
     "reported",
@@ -121,10 +122,28 @@ def train_stage(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run from its latest checkpoint.")
     ] = False,
+    force_config: Annotated[
+        bool,
+        typer.Option(
+            "--force-config",
+            help="Continue an unfinished run even though its training config differs.",
+        ),
+    ] = False,
     allow_pickle: AllowPickleOption = False,
 ) -> None:
-    """Train one stage (SFT, DPO, ORPO or KTO) and write its run directory."""
-    raise typer.Exit(train_command(path, overrides or [], resume=resume, allow_pickle=allow_pickle))
+    """Train one stage (SFT, DPO, ORPO or KTO) and write its run directory.
+
+    Running it again on a run that did not finish continues that run from its last checkpoint.
+    """
+    raise typer.Exit(
+        train_command(
+            path,
+            overrides or [],
+            resume=resume,
+            force_config=force_config,
+            allow_pickle=allow_pickle,
+        )
+    )
 
 
 @app.command("eval")
@@ -225,6 +244,43 @@ def generate(
         allow_pickle=allow_pickle,
     )
     raise typer.Exit(generate_command(target, data, out, options=options))
+
+
+@app.command()
+def pairs(
+    target: TargetArgument,
+    data: Annotated[Path, typer.Option("--data", help="SFT rows: the references (.jsonl ...).")],
+    out: Annotated[Path, typer.Option("--out", help="Output .jsonl of prompt/chosen/rejected.")],
+    config: Annotated[
+        Path | None,
+        typer.Option(help="A config whose eval.checks, columns and prompt settings apply."),
+    ] = None,
+    min_chrf: Annotated[
+        float | None, typer.Option(help="Replies below this chrF (0-100) are mistakes (40).")
+    ] = None,
+    max_new_tokens: Annotated[
+        int | None, typer.Option(min=1, help="Longest reply, in tokens (256).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Rows decoded together (8).")
+    ] = None,
+    system_prompt: SystemPromptOption = None,
+    allow_pickle: AllowPickleOption = False,
+) -> None:
+    """Preference pairs from TARGET's own mistakes: chosen = reference, rejected = its reply."""
+    raise typer.Exit(
+        pairs_command(
+            target,
+            data,
+            out,
+            config=config,
+            min_chrf=min_chrf,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            system_prompt=system_prompt,
+            allow_pickle=allow_pickle,
+        )
+    )
 
 
 @app.command("chat")

@@ -40,7 +40,19 @@ from tuneforge.evaluate.results import (
     task_entry,
     variant_entry,
 )
-from tuneforge.evaluate.variants import VariantSpec, encode_prompt, encode_reply, variant_specs
+from tuneforge.evaluate.retrieval import (
+    RETRIEVAL_VARIANT,
+    ExampleIndex,
+    RetrievedShots,
+    context_limit,
+)
+from tuneforge.evaluate.variants import (
+    VariantSpec,
+    encode_prompt,
+    encode_reply,
+    retrieval_shots,
+    variant_specs,
+)
 from tuneforge.io import write_json_atomic
 from tuneforge.models import adapter_disabled, is_peft
 from tuneforge.safe_loading import LoadPolicy
@@ -163,6 +175,19 @@ def run_variant(
     return run
 
 
+def retrieval_for(
+    cfg: TuneforgeConfig, data: EvalData, models: EvalModels, plan: TaskPlan
+) -> RetrievedShots:
+    """The retrieved shots of ``baseline+retrieval``: an index of the train records only
+    (held-out requests excluded even when duplicated in train), fitted to the base model's
+    context less the generation budget."""
+    index = ExampleIndex(data.train, exclude=[item.prompt for item in data.items])
+    with models.use("base") as model:
+        limit = context_limit(model, models.tokenizer)
+    room = None if limit is None else limit - plan.max_new_tokens
+    return retrieval_shots(cfg, index, models.tokenizer, room)
+
+
 def compute_tasks(
     plan: TaskPlan, data: EvalData, runs: dict[str, VariantOutputs], validator: Any | None = None
 ) -> list[TaskResult]:
@@ -203,12 +228,14 @@ def evaluate(
     if not data.items:
         raise DataError(f"{data.source}: no held-out examples to evaluate")
     models = models or load_models(cfg, run_dir, allow_pickle=allow_pickle)
-    names = [n for n in cfg.eval.variants if n == "baseline" or models.tuned is not None]
+    base_only = ("baseline", RETRIEVAL_VARIANT)
+    names = [n for n in cfg.eval.variants if n in base_only or models.tuned is not None]
     plan = plan_tasks(cfg, data, models.tokenizer)
     validator = load_schema_validator(plan.schema_path) if plan.schema_path else None
     settings = cfg.eval
     shots = few_shot(data.train, settings.baseline_few_shot, seed=settings.seed, labels=plan.labels)
-    specs = variant_specs(cfg, shots, names)
+    retrieved = retrieval_for(cfg, data, models, plan) if RETRIEVAL_VARIANT in names else None
+    specs = variant_specs(cfg, shots, names, retrieved)
     say(f"{len(data.items)} held-out examples from {data.source}; tasks: {', '.join(plan.tasks)}")
     runs: dict[str, VariantOutputs] = {}
     for spec in specs:
@@ -221,6 +248,8 @@ def evaluate(
     variants = {
         spec.name: variant_entry(spec, runs[spec.name], base_tokens, price) for spec in specs
     }
+    if retrieved is not None:
+        variants[RETRIEVAL_VARIANT]["retrieval"] = retrieved.summary([i.prompt for i in data.items])
     task_entries = {
         task.name: task_entry(
             task,

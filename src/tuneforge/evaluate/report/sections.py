@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from tuneforge.data.advice import held_out_advice, method_advice
+from tuneforge.data.types import RecordKind
 from tuneforge.evaluate.report.plots import VARIANT_COLOURS, data_uri, difference_chart
 from tuneforge.evaluate.results import format_interval, format_value
 
@@ -63,6 +65,23 @@ def verdict_section(doc: Mapping[str, Any]) -> str:
     )
 
 
+def advice_section(doc: Mapping[str, Any]) -> str:
+    """What to try next: the method that fits the data, and what the held-out size can show."""
+    held = doc.get("held_out", {})
+    paragraphs = []
+    try:
+        kind = RecordKind(held.get("kind"))
+    except ValueError:  # an eval.json without the kind (or a newer one): no method advice
+        kind = None
+    if kind is not None:
+        data = str(held.get("train_source") or "TRAIN.jsonl")
+        run_dir = str(doc.get("run_dir") or "RUN_DIR")
+        paragraphs.append(method_advice(kind, data=data, run_dir=run_dir))
+    paragraphs.append(held_out_advice(int(held.get("examples", 0))))
+    body = "".join(f"<p>{escape(text)}</p>" for text in paragraphs)
+    return f'<section id="advice"><h2>What to try next</h2>{body}</section>'
+
+
 def variants_section(doc: Mapping[str, Any]) -> str:
     """What each variant is, and its prompt cost."""
     price = doc.get("settings", {}).get("price_per_million_tokens", 0)
@@ -71,7 +90,7 @@ def variants_section(doc: Mapping[str, Any]) -> str:
         rows.append(
             [
                 _variant_name(name),
-                escape(v["description"]),
+                escape(v["description"]) + _retrieval_note(v.get("retrieval")),
                 f"{v['prompt_tokens_per_request']:.0f}",
                 f"${v['cost_per_1000_requests']:.4f}",
                 f"${v['saving_per_1000_requests']:.4f}" if name != "baseline" else "—",
@@ -87,6 +106,24 @@ def variants_section(doc: Mapping[str, Any]) -> str:
         "eval time",
     ]
     return f'<section id="variants"><h2>Variants</h2>{table(headers, rows)}</section>'
+
+
+def _retrieval_note(retrieval: Mapping[str, Any] | None) -> str:
+    """How retrieval went, when it had to show fewer examples than asked or skip duplicates."""
+    if not retrieval:
+        return ""
+    notes = []
+    if retrieval.get("requests_with_dropped_shots"):
+        notes.append(
+            f"{retrieval['dropped_shots']} least similar examples left out over "
+            f"{retrieval['requests_with_dropped_shots']} requests to fit the model's context"
+        )
+    if retrieval.get("excluded_duplicates"):
+        notes.append(
+            f"{retrieval['excluded_duplicates']} train examples not retrieved: their request "
+            "is a held-out request"
+        )
+    return "".join(f'<br><span class="note">{escape(n)}</span>' for n in notes)
 
 
 def _variant_name(name: str) -> str:
