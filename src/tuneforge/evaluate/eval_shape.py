@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: Tasks whose report section reads extra per-variant tables (see ``report/sections.py``).
+#: Numbers may be NaN or infinite (they print as such) except where the report rounds them
+#: (``confidence``): a genuine eval.json is never refused for a metric that came out NaN.
 _CLASSIFICATION, _STRUCTURE, _CHECKS = "classification", "structure", "checks"
 
 
@@ -149,9 +151,9 @@ class Task(Shape):
 _DIFFERENCE = Obj(
     {
         "value": NUMBER,
-        "difference": FINITE,
-        "ci_low": FINITE,
-        "ci_high": FINITE,
+        "difference": NUMBER,
+        "ci_low": NUMBER,
+        "ci_high": NUMBER,
         "verdict": TEXT,
     },
     {"baseline": NUMBER},
@@ -204,17 +206,17 @@ _TASK_EXTRAS: dict[str, Shape] = {
 _VARIANT = Obj(
     {
         "description": TEXT,
-        "prompt_tokens_per_request": FINITE,
-        "cost_per_1000_requests": FINITE,
-        "saving_per_1000_requests": FINITE,
-        "seconds": FINITE,
+        "prompt_tokens_per_request": NUMBER,
+        "cost_per_1000_requests": NUMBER,
+        "saving_per_1000_requests": NUMBER,
+        "seconds": NUMBER,
     }
 )
 _EXAMPLE = Obj(
-    {"index": FINITE, "prompt": TEXT, "reference": MAYBE_TEXT},
+    {"index": NUMBER, "prompt": TEXT, "reference": MAYBE_TEXT},
     {
         "outputs": MapOf(MAYBE_TEXT),
-        "scores": MapOf(MapOf(FINITE)),
+        "scores": MapOf(MapOf(NUMBER)),
     },
 )
 DOCUMENT = Obj(
@@ -229,7 +231,7 @@ DOCUMENT = Obj(
         "settings": Obj(
             optional={
                 "confidence": FINITE,
-                "price_per_million_tokens": FINITE,
+                "price_per_million_tokens": NUMBER,
                 "bootstrap_samples": MAYBE_NUMBER,
                 "max_new_tokens": MAYBE_NUMBER,
             }
