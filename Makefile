@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tuneforge-installed
 
-.PHONY: install quickstart test test-examples test-fast lint format check-examples clean
+.PHONY: install quickstart test test-examples test-fast fuzz lint format check-examples clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,6 +27,11 @@ test-examples: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not example"
 
+# The fuzz suite with 50x the examples of `make test` (fresh random inputs each run; failures
+# are replayed first from .hypothesis/).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests/fuzz
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/ruff format --check src tests bench examples
@@ -43,4 +48,4 @@ check-examples: $(STAMP)
 	$(VENV)/bin/tuneforge check examples/feedback/ratings.jsonl --method kto
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .hypothesis

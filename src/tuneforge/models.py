@@ -8,10 +8,11 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tuneforge.embedded import EMBEDDED_NAME, ensure_embedded
 from tuneforge.errors import ModelLoadError
+from tuneforge.safe_loading import SAFE, LoadPolicy, check_weights, warn_pickle
 
 if TYPE_CHECKING:
     import torch
@@ -46,13 +47,18 @@ def resolve_model_source(name: str, home: Path | None = None) -> str:
     return name
 
 
-def load_tokenizer(name: str, home: Path | None = None) -> PreTrainedTokenizerBase:
-    """Load the tokenizer of ``name``; a missing pad token falls back to the EOS token."""
+def load_tokenizer(
+    name: str, home: Path | None = None, *, policy: LoadPolicy = SAFE
+) -> PreTrainedTokenizerBase:
+    """Load the tokenizer of ``name``; a missing pad token falls back to the EOS token.
+
+    A folder's own tokenizer code runs only with ``policy.trust_remote_code``.
+    """
     from transformers import AutoTokenizer
 
     source = resolve_model_source(name, home)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
+        tokenizer = AutoTokenizer.from_pretrained(source, **policy.tokenizer_kwargs())
     except (OSError, ValueError) as exc:
         raise ModelLoadError(_load_hint(name, exc)) from exc
     if tokenizer.pad_token_id is None:
@@ -61,22 +67,70 @@ def load_tokenizer(name: str, home: Path | None = None) -> PreTrainedTokenizerBa
 
 
 def load_model(
-    name: str, *, dtype: torch.dtype | None = None, home: Path | None = None
+    name: str,
+    *,
+    dtype: torch.dtype | None = None,
+    home: Path | None = None,
+    policy: LoadPolicy = SAFE,
 ) -> PreTrainedModel:
-    """Load the causal LM ``name`` in ``dtype`` (float32 by default), ready for training."""
+    """Load the causal LM ``name`` in ``dtype`` (float32 by default), ready for training.
+
+    Weights come from safetensors only unless ``policy.allow_pickle`` (a folder holding only
+    pickle weights is refused before anything is read); the folder's own code runs only with
+    ``policy.trust_remote_code``.
+    """
+    import pickle
+
     import torch
     from transformers import AutoModelForCausalLM
 
     source = resolve_model_source(name, home)
+    if Path(source).is_dir():
+        check_weights(Path(source), policy)
+    elif policy.allow_pickle:
+        warn_pickle(f"{name} when it has no safetensors weights")
     try:
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=dtype or torch.float32, **policy.model_kwargs()
+        )
+    except pickle.UnpicklingError as exc:
+        raise ModelLoadError(_refused_pickle(name)) from exc
     except (OSError, ValueError) as exc:
         raise ModelLoadError(_load_hint(name, exc)) from exc
     return model
 
 
+def training_models(name: str, policy: LoadPolicy) -> dict[str, Any]:
+    """The ``tokenizer=`` and ``model=`` arguments of ``run.stage.train`` for ``policy``.
+
+    ``train`` loads ``cfg.model`` under the safe default itself; a run that allows pickle
+    weights or remote code hands it the models loaded under its own policy instead.
+    """
+    if policy == SAFE:
+        return {}
+    return {
+        "tokenizer": load_tokenizer(name, policy=policy),
+        "model": load_model(name, policy=policy),
+    }
+
+
+def _refused_pickle(name: str) -> str:
+    """Why pickle weights let in by --allow-pickle were still refused."""
+    return (
+        f"could not load model '{name}': its pickle weights hold more than tensors, so torch's "
+        "restricted unpickler (weights_only) refused them and nothing in them ran; use "
+        "safetensors weights from a source you trust"
+    )
+
+
 def _load_hint(name: str, exc: Exception) -> str:
     """A one-paragraph explanation of why ``name`` did not load."""
+    if "custom code" in str(exc) or "trust_remote_code" in str(exc):
+        return (
+            f"could not load model '{name}': it ships its own Python code (auto_map), which "
+            "tuneforge does not run unless the config sets `trust_remote_code: true`; set it "
+            "only for a model whose code you have read"
+        )
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return (
         f"could not load model '{name}': {first_line}. "
@@ -143,12 +197,24 @@ def attach_lora(model: PreTrainedModel, lora: LoraConfig) -> PreTrainedModel:
         return get_peft_model(model, peft_config)
 
 
-def load_adapter(model: PreTrainedModel, folder: str | Path) -> PreTrainedModel:
-    """``model`` with the trained LoRA adapter saved in ``folder`` (peft), for inference."""
+def load_adapter(
+    model: PreTrainedModel, folder: str | Path, *, policy: LoadPolicy = SAFE
+) -> PreTrainedModel:
+    """``model`` with the trained LoRA adapter saved in ``folder`` (peft), for inference.
+
+    peft 0.21 reads ``adapter_model.safetensors`` and falls back to ``adapter_model.bin`` on
+    its own, so a pickle-only adapter is refused here unless ``policy.allow_pickle``.
+    """
+    import pickle
+
     from peft import PeftModel
 
-    with _quiet_peft_wrapping():
-        return PeftModel.from_pretrained(model, str(folder))
+    check_weights(Path(folder), policy, adapter=True)
+    try:
+        with _quiet_peft_wrapping():
+            return PeftModel.from_pretrained(model, str(folder))
+    except pickle.UnpicklingError as exc:
+        raise ModelLoadError(_refused_pickle(str(folder))) from exc
 
 
 def is_adapter_folder(folder: Path) -> bool:
@@ -157,7 +223,7 @@ def is_adapter_folder(folder: Path) -> bool:
 
 
 def load_trained(
-    base: str, final: str | Path, *, home: Path | None = None
+    base: str, final: str | Path, *, home: Path | None = None, policy: LoadPolicy = SAFE
 ) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
     """The tokenizer and model a run saved in ``final`` (its ``final/`` folder).
 
@@ -166,16 +232,21 @@ def load_trained(
     """
     final = Path(final)
     if (final / "tokenizer_config.json").is_file():
-        tokenizer = load_tokenizer(str(final))
+        tokenizer = load_tokenizer(str(final), policy=policy)
     else:
-        tokenizer = load_tokenizer(base, home)
+        tokenizer = load_tokenizer(base, home, policy=policy)
     if is_adapter_folder(final):
-        return tokenizer, load_adapter(load_model(base, home=home), final)
-    return tokenizer, load_model(str(final))
+        loaded_base = load_model(base, home=home, policy=policy)
+        return tokenizer, load_adapter(loaded_base, final, policy=policy)
+    return tokenizer, load_model(str(final), policy=policy)
 
 
 def merged_model(
-    final_dir: str | Path, base_name: str, *, dtype: torch.dtype | None = None
+    final_dir: str | Path,
+    base_name: str,
+    *,
+    dtype: torch.dtype | None = None,
+    policy: LoadPolicy = SAFE,
 ) -> PreTrainedModel:
     """The trained model of a run's ``final/`` as one plain transformers model (no peft).
 
@@ -187,11 +258,12 @@ def merged_model(
     if not final.is_dir():
         raise ModelLoadError(f"{final}: no trained model here (the run has no final/ folder)")
     if is_adapter_folder(final):
-        adapted = load_adapter(load_model(base_name, dtype=dtype), final)
+        base = load_model(base_name, dtype=dtype, policy=policy)
+        adapted = load_adapter(base, final, policy=policy)
         with _quiet_peft_wrapping():
             merged = adapted.merge_and_unload()
         return merged.eval()
-    return load_model(str(final), dtype=dtype).eval()
+    return load_model(str(final), dtype=dtype, policy=policy).eval()
 
 
 @contextmanager

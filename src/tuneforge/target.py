@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from tuneforge.data.render import RenderSettings
 from tuneforge.embedded import EMBEDDED_NAME
 from tuneforge.errors import TuneforgeError
+from tuneforge.safe_loading import LoadPolicy
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -116,15 +117,19 @@ def load_target(
     system_prompt: str | None = None,
     with_base: bool = False,
     home: Path | None = None,
+    allow_pickle: bool = False,
 ) -> Target:
     """Load TARGET ``spec`` (see the module doc); raises TuneforgeError for anything else.
 
     ``system_prompt`` replaces the target's own; ``with_base`` also loads the base model of a
     full fine-tuning run (a LoRA run's base is its model with the adapter off: no second copy).
+    Weights load from safetensors only unless ``allow_pickle``; a model folder's own code
+    runs only when a run's config sets ``trust_remote_code`` (a bare model folder: never).
     """
     from tuneforge.models import is_adapter_folder, load_model, load_tokenizer
 
     name = str(spec)
+    policy = LoadPolicy(allow_pickle=allow_pickle)
     if name == EMBEDDED_NAME:
         tokenizer, model = load_tokenizer(name, home), load_model(name, home=home)
         return _finish(Target(name, tokenizer, model), system_prompt)
@@ -134,9 +139,11 @@ def load_target(
     if not path.is_dir():
         raise TuneforgeError(f"{name}: is a file; {_EXPECTED}")
     if is_run_dir(path):
-        return _finish(_load_run(path, with_base=with_base, home=home), system_prompt)
+        run = _load_run(path, with_base=with_base, home=home, allow_pickle=allow_pickle)
+        return _finish(run, system_prompt)
     if (path / "config.json").is_file():
-        tokenizer, model = load_tokenizer(str(path)), load_model(str(path))
+        tokenizer = load_tokenizer(str(path), policy=policy)
+        model = load_model(str(path), policy=policy)
         return _finish(Target(name, tokenizer, model), system_prompt)
     if is_adapter_folder(path):
         raise TuneforgeError(
@@ -146,7 +153,7 @@ def load_target(
     raise TuneforgeError(f"{name}: neither config.yaml nor config.json inside; {_EXPECTED}")
 
 
-def _load_run(path: Path, *, with_base: bool, home: Path | None) -> Target:
+def _load_run(path: Path, *, with_base: bool, home: Path | None, allow_pickle: bool) -> Target:
     """The tuned model of the run directory ``path``."""
     from tuneforge.config import load_config
     from tuneforge.models import is_adapter_folder, load_model, load_trained
@@ -158,10 +165,11 @@ def _load_run(path: Path, *, with_base: bool, home: Path | None) -> Target:
             "to the end, or `tuneforge train CONFIG --resume` to continue it"
         )
     cfg = load_config(path / RUN_CONFIG)
-    tokenizer, model = load_trained(cfg.model, final, home=home)
+    policy = LoadPolicy.of(cfg, allow_pickle=allow_pickle)
+    tokenizer, model = load_trained(cfg.model, final, home=home, policy=policy)
     base = None
     if with_base and not is_adapter_folder(final):
-        base = load_model(cfg.model, home=home).eval()
+        base = load_model(cfg.model, home=home, policy=policy).eval()
     render = RenderSettings(
         chat_template=cfg.data.chat_template, system_prompt=tuned_system_prompt(cfg)
     )

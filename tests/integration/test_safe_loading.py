@@ -70,3 +70,34 @@ def test_a_pickle_payload_in_a_checkpoint_is_refused_and_never_runs(
     )
     assert resumed.result.state.global_step == 4
     assert not marker.exists()
+
+
+def test_train_refuses_a_pickle_only_base_model_unless_allow_pickle(
+    tmp_path: Path,
+    embedded_tokenizer: PreTrainedTokenizerBase,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import yaml
+
+    from tuneforge.cli import train_command
+    from tuneforge.config import dump_config
+
+    base = tmp_path / "base"
+    model = build_tiny_model(embedded_tokenizer, seed=0)
+    model.config.save_pretrained(base)
+    embedded_tokenizer.save_pretrained(base)
+    torch.save(model.state_dict(), base / "pytorch_model.bin")
+    document = yaml.safe_load(dump_config(make_config(tmp_path, max_steps=2)))
+    document["model"] = str(base)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(document))
+
+    assert train_command(config, [], resume=False) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {base}: tuneforge refuses pickle weights (pytorch_model.bin;")
+    assert not (tmp_path / "run" / "final").exists()
+
+    assert train_command(config, [], resume=False, allow_pickle=True) == 0
+    err = capsys.readouterr().err
+    assert f"warning: --allow-pickle: loading pickle weights from {base}/pytorch_model.bin" in err
+    assert (tmp_path / "run" / "final" / "adapter_model.safetensors").is_file()

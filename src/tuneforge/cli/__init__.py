@@ -43,6 +43,15 @@ __all__ = [
 ]
 
 
+AllowPickleOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-pickle",
+        help="Load pickle weights (.bin) when a model has no safetensors; "
+        "loading pickle weights can run code from the file.",
+    ),
+]
+
 app = typer.Typer(
     name="tuneforge",
     help="Fine-tune open LLMs with SFT, DPO, ORPO and KTO, and prove it helped.",
@@ -120,12 +129,21 @@ def train_stage(
             help="Continue an unfinished run even though its training config differs.",
         ),
     ] = False,
+    allow_pickle: AllowPickleOption = False,
 ) -> None:
     """Train one stage (SFT, DPO, ORPO or KTO) and write its run directory.
 
     Running it again on a run that did not finish continues that run from its last checkpoint.
     """
-    raise typer.Exit(train_command(path, overrides or [], resume=resume, force_config=force_config))
+    raise typer.Exit(
+        train_command(
+            path,
+            overrides or [],
+            resume=resume,
+            force_config=force_config,
+            allow_pickle=allow_pickle,
+        )
+    )
 
 
 @app.command("eval")
@@ -139,9 +157,10 @@ def evaluate_run(
             help="Dotted overrides, e.g. eval.baseline_few_shot=3 eval.max_examples=50."
         ),
     ] = None,
+    allow_pickle: AllowPickleOption = False,
 ) -> None:
     """Measure baseline vs tuned on the held-out set; write eval.json and report.html."""
-    raise typer.Exit(eval_command(target, overrides or []))
+    raise typer.Exit(eval_command(target, overrides or [], allow_pickle=allow_pickle))
 
 
 @app.command()
@@ -172,9 +191,10 @@ def quickstart(
     output: Annotated[
         Path | None, typer.Option(help="Run directory (default runs/quickstart, never reused).")
     ] = None,
+    allow_pickle: AllowPickleOption = False,
 ) -> None:
     """The main job: tune the embedded model on support-triage and compare with the baseline."""
-    raise typer.Exit(quickstart_command(data, output, overrides or []))
+    raise typer.Exit(quickstart_command(data, output, overrides or [], allow_pickle=allow_pickle))
 
 
 TargetArgument = Annotated[
@@ -209,6 +229,7 @@ def generate(
     system_prompt: SystemPromptOption = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Rows decoded together.")] = 8,
     seed: Annotated[int, typer.Option(help="Seed of the sampling (per row).")] = 0,
+    allow_pickle: AllowPickleOption = False,
 ) -> None:
     """Reply to every row of a file with TARGET; resumable (rows already in --out are kept)."""
     from tuneforge.run.generate import GenerateOptions
@@ -220,6 +241,7 @@ def generate(
         system_prompt=system_prompt,
         batch_size=batch_size,
         seed=seed,
+        allow_pickle=allow_pickle,
     )
     raise typer.Exit(generate_command(target, data, out, options=options))
 
@@ -243,6 +265,7 @@ def pairs(
         int | None, typer.Option(min=1, help="Rows decoded together (8).")
     ] = None,
     system_prompt: SystemPromptOption = None,
+    allow_pickle: AllowPickleOption = False,
 ) -> None:
     """Preference pairs from TARGET's own mistakes: chosen = reference, rejected = its reply."""
     raise typer.Exit(
@@ -255,6 +278,7 @@ def pairs(
             max_new_tokens=max_new_tokens,
             batch_size=batch_size,
             system_prompt=system_prompt,
+            allow_pickle=allow_pickle,
         )
     )
 
@@ -268,11 +292,16 @@ def chat_session(
     ] = None,
     system_prompt: SystemPromptOption = None,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest reply, in tokens.")] = 256,
+    allow_pickle: AllowPickleOption = False,
 ) -> None:
     """Talk to TARGET (streamed); /reset, /system TEXT, /exit. Reads a pipe too."""
     raise typer.Exit(
         chat_command(
-            target, compare=compare, system_prompt=system_prompt, max_new_tokens=max_new_tokens
+            target,
+            compare=compare,
+            system_prompt=system_prompt,
+            max_new_tokens=max_new_tokens,
+            allow_pickle=allow_pickle,
         )
     )
 
@@ -294,11 +323,18 @@ def export(
     samples: Annotated[
         int | None, typer.Option(help="Held-out prompts compared in the check (default 8).")
     ] = None,
+    allow_pickle: AllowPickleOption = False,
 ) -> None:
     """Export the tuned model: a merged Hugging Face folder, optionally GGUF and Ollama."""
     raise typer.Exit(
         export_command(
-            run_dir, out, gguf=gguf, ollama=ollama, verify=not no_verify, samples=samples
+            run_dir,
+            out,
+            gguf=gguf,
+            ollama=ollama,
+            verify=not no_verify,
+            samples=samples,
+            allow_pickle=allow_pickle,
         )
     )
 

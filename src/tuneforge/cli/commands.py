@@ -81,7 +81,12 @@ def config_command(path: Path, overrides: Sequence[str]) -> int:
 
 
 def train_command(
-    path: Path, overrides: Sequence[str], *, resume: bool, force_config: bool = False
+    path: Path,
+    overrides: Sequence[str],
+    *,
+    resume: bool,
+    force_config: bool = False,
+    allow_pickle: bool = False,
 ) -> int:
     """``tuneforge train``: 0 on success, 2 on a user error, 128 + the signal when stopped.
 
@@ -89,11 +94,15 @@ def train_command(
     """
     from tuneforge.config import load_config
     from tuneforge.engine.stop import StoppedWithoutSaving
+    from tuneforge.models import training_models
     from tuneforge.run.stage import train
+    from tuneforge.safe_loading import LoadPolicy
 
     def body() -> int:
+        cfg = load_config(path, overrides)
         try:
-            outcome = train(load_config(path, overrides), resume=resume, force_config=force_config)
+            models = training_models(cfg.model, LoadPolicy.of(cfg, allow_pickle=allow_pickle))
+            outcome = train(cfg, resume=resume, force_config=force_config, **models)
         except StoppedWithoutSaving as stop:
             print(
                 f"Stopped at once by a second {stop}, without saving; run the same command "
@@ -117,7 +126,7 @@ def train_command(
     return reported(body)
 
 
-def eval_command(target: Path, overrides: Sequence[str]) -> int:
+def eval_command(target: Path, overrides: Sequence[str], *, allow_pickle: bool = False) -> int:
     """``tuneforge eval``: evaluate, write eval.json and report.html, print the verdict."""
     from rich.console import Console
 
@@ -127,7 +136,12 @@ def eval_command(target: Path, overrides: Sequence[str]) -> int:
     def body() -> int:
         err = Console(stderr=True)
         cfg, run_dir = resolve_target(target, overrides)
-        outcome = evaluate_run(cfg, run_dir, progress=lambda m: err.print(m, highlight=False))
+        outcome = evaluate_run(
+            cfg,
+            run_dir,
+            progress=lambda m: err.print(m, highlight=False),
+            allow_pickle=allow_pickle,
+        )
         console = Console()
         console.print(summary_table(outcome.document))
         print_verdict(outcome.document, console)
@@ -163,14 +177,21 @@ def compare_command(paths: Sequence[Path], console: Any | None = None) -> int:
     return reported(body)
 
 
-def quickstart_command(data_dir: Path | None, output: Path | None, overrides: list[str]) -> int:
+def quickstart_command(
+    data_dir: Path | None,
+    output: Path | None,
+    overrides: list[str],
+    *,
+    allow_pickle: bool = False,
+) -> int:
     """``tuneforge quickstart``: train, evaluate, print the before/after table."""
     from rich.console import Console
 
     from tuneforge.run.quickstart import print_result, quickstart
 
     def body() -> int:
-        print_result(quickstart(data_dir, output, overrides), Console())
+        result = quickstart(data_dir, output, overrides, allow_pickle=allow_pickle)
+        print_result(result, Console())
         return 0
 
     return reported(body)

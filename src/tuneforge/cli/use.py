@@ -26,6 +26,7 @@ def export_command(
     ollama: bool = False,
     verify: bool = True,
     samples: int | None = None,
+    allow_pickle: bool = False,
 ) -> int:
     """``tuneforge export``: write the exports, verify them, print the verdict.
 
@@ -43,6 +44,7 @@ def export_command(
             ollama=ollama,
             verify=verify,
             progress=lambda message: print(message, file=sys.stderr, flush=True),
+            allow_pickle=allow_pickle,
             **options,
         )
         print(result.verdict)
@@ -88,6 +90,7 @@ def pairs_command(
     max_new_tokens: int | None = None,
     batch_size: int | None = None,
     system_prompt: str | None = None,
+    allow_pickle: bool = False,
 ) -> int:
     """``tuneforge pairs``: pairs from TARGET's mistakes on ``data``; print what was kept.
 
@@ -107,6 +110,7 @@ def pairs_command(
             max_new_tokens=max_new_tokens,
             batch_size=batch_size,
             system_prompt=system_prompt,
+            allow_pickle=allow_pickle,
         )
         err = Console(stderr=True)
         columns = (*Progress.get_default_columns()[:2], MofNCompleteColumn(), TimeRemainingColumn())
@@ -134,6 +138,7 @@ def chat_command(
     system_prompt: str | None = None,
     max_new_tokens: int = 256,
     lines: Iterable[str] | None = None,
+    allow_pickle: bool = False,
 ) -> int:
     """``tuneforge chat``: a conversation over the terminal or a pipe (``lines``: for tests)."""
     from tuneforge.run.chat import chat
@@ -142,7 +147,12 @@ def chat_command(
     def body() -> int:
         if compare is not None and compare != "base":
             raise TuneforgeError(f"--compare takes 'base', got '{compare}'")
-        loaded = load_target(target, system_prompt=system_prompt, with_base=compare is not None)
+        loaded = load_target(
+            target,
+            system_prompt=system_prompt,
+            with_base=compare is not None,
+            allow_pickle=allow_pickle,
+        )
         try:
             chat(
                 loaded,

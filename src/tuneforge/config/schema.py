@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from pydantic import Field, create_model, field_validator, model_validator
 
 from tuneforge.config.eval import EvalConfig
-from tuneforge.config.section import MAX_BATCH, MAX_SEED, MAX_STEPS, Float, Int, sane_max
+from tuneforge.config.section import (
+    MAX_BATCH,
+    MAX_SEED,
+    MAX_STEPS,
+    Bool,
+    Float,
+    Int,
+    sane_max,
+)
 from tuneforge.config.section import Section as _Section
 
 if TYPE_CHECKING:
@@ -131,6 +139,11 @@ class TuneforgeConfig(_Section):
 
     method: str = Field(description="The training method; see `tuneforge.methods`.")
     model: str = Field("embedded", description="Hub id, local folder, or 'embedded'.")
+    trust_remote_code: Bool = Field(
+        False,
+        description="Run the Python code a model folder ships (config.json auto_map); "
+        "off by default: only set it for a model whose code you have read.",
+    )
     output: str | None = Field(None, description="Run directory; default runs/<method>-<name>.")
     data: DataConfig
     columns: dict[str, ColumnTarget] = Field(

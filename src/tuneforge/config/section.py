@@ -16,6 +16,8 @@ from pydantic import AfterValidator, AllowInfNan, BaseModel, ConfigDict, Strict
 Float = Annotated[float, Strict(), AllowInfNan(False)]
 #: A whole number: a boolean (``batch_size: true``), a float or a string is not one.
 Int = Annotated[int, Strict()]
+#: A YAML boolean: ``1``, ``"yes"`` or ``"true"`` (a string) are not one.
+Bool = Annotated[bool, Strict()]
 #: The largest step counts (``max_steps``, ``logging_steps``...) and batch sizes accepted.
 MAX_STEPS = 10**9
 MAX_BATCH = 10**6

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and control characters escaped (``\\n``, ``\\x1b``...)."""
+    if text.isprintable():
+        return text
+    return "".join(ascii(ch)[1:-1] if unicodedata.category(ch) in _UNPRINTED else ch for ch in text)
+
+
+#: Unicode categories escaped by `one_line`: control characters, line and paragraph separators.
+_UNPRINTED = frozenset({"Cc", "Zl", "Zp"})
 
 
 @dataclass(frozen=True)
@@ -22,6 +34,12 @@ class Problem:
     field: str
     message: str
     severity: Severity = "error"
+
+    def __post_init__(self) -> None:
+        # Messages quote the file's own keys and values: a newline or terminal escape in them
+        # must not split the one-line form or reach the terminal raw.
+        for name in ("file", "field", "message"):
+            object.__setattr__(self, name, one_line(getattr(self, name)))
 
     @property
     def is_error(self) -> bool:

@@ -377,14 +377,27 @@ def _read_parquet(path: Path, name: str, result: RawRows) -> RawRows:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        rows = pq.read_table(path).to_pylist()
     except (pa.ArrowException, OSError, ValueError) as exc:
-        result.problems.append(Problem(name, None, "file", f"cannot read the Parquet file: {exc}"))
+        result.problems.append(Problem(name, None, "file", _parquet_problem(exc)))
         return result
-    # Parquet has no lines: the 1-based row number plays that role in problems.
-    for number, row in enumerate(table.to_pylist(), start=1):
+    # Parquet has no lines: the 1-based row number plays that role in problems. Nested
+    # list/struct columns get the same depth and text checks as JSON rows.
+    for number, row in enumerate(rows, start=1):
         result.records += 1
-        result.rows.append(RawRow(number, row))
+        _add_row(name, number, row, result)
     if result.records == 0:
         result.problems.append(Problem(name, None, "file", "the file has no rows"))
     return result
+
+
+def _parquet_problem(exc: Exception) -> str:
+    """Why pyarrow could not read a Parquet file, in words a user can act on."""
+    if "too deeply nested" in str(exc):
+        # pyarrow suggests raising its limit, which tuneforge (rightly) does not offer.
+        return (
+            "cannot read the Parquet file: its schema is nested more than 100 levels deep "
+            "(pyarrow's limit); data rows are a few levels deep"
+        )
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"cannot read the Parquet file: {detail}"

@@ -194,26 +194,93 @@ def reference_cache_key(
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+class _Invalid(Exception):
+    """A cache file that loads but cannot be trusted; the message says why."""
+
+
 def _load_cached(
-    path: Path, key: str, count: int
+    path: Path, key: str, count: int, log: Callable[[str], None] | None = None
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor] | None:
-    """The cached values under ``path`` and their (N,) computed mask, if the file is intact and
-    belongs to ``key``; else None. Files without a mask hold every item."""
+    """The cached values under ``path`` and their (N,) computed mask, or None (a miss).
+
+    The file is trusted only after `_validated` checks it: anything else (unreadable,
+    truncated, another structure, another key, wrong shapes or dtypes, NaN or infinite values
+    for items it claims) is a miss, reported in one ``log`` line, and recomputed by the
+    caller, which then overwrites the file atomically.
+    """
     if not path.is_file():
         return None
     try:
         stored = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # a damaged file is a miss; it is rewritten below
-        return None
-    values = stored.get("values") if isinstance(stored, dict) else None
-    if stored.get("key") != key or not isinstance(values, dict):
-        return None
-    if not values or any(len(v) != count for v in values.values()):
-        return None
+        return _validated(stored, key, count)
+    except _Invalid as invalid:
+        reason = str(invalid)
+    except Exception as exc:  # unpickling a damaged file raises many kinds of error
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        reason = f"unreadable ({type(exc).__name__}{': ' + detail[:120] if detail else ''})"
+    if log is not None:
+        log(f"Reference cache {path}: ignored, {reason}; recomputing it")
+    return None
+
+
+def _validated(stored: Any, key: str, count: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """``(values, computed)`` of a loaded cache file for ``count`` items, or raise _Invalid.
+
+    A valid file is a dict with this ``key``; ``values`` maps names to (N,) float32 tensors,
+    finite wherever ``computed`` ((N,) bool; absent: every item) is true. Items never
+    computed hold NaN by design (`_fill_missing`).
+    """
+    if not isinstance(stored, dict):
+        raise _Invalid(f"it holds a {type(stored).__name__} where a dict was expected")
+    if stored.get("key") != key:
+        raise _Invalid("its key does not match its name")
+    if "count" in stored and stored["count"] != count:
+        raise _Invalid(f"it is for {stored['count']!r} items, not {count}")
+    values = stored.get("values")
+    if not isinstance(values, dict) or not values:
+        raise _Invalid("it has no 'values' table")
     computed = stored.get("computed")
-    if not isinstance(computed, torch.Tensor) or computed.shape != (count,):
+    if computed is None:
         computed = torch.ones(count, dtype=torch.bool)
-    return values, computed.bool()
+    elif not _is_vector(computed, torch.bool, count):
+        raise _Invalid(f"its 'computed' mask is not a ({count},) bool tensor")
+    for name, table in values.items():
+        if not isinstance(name, str) or not _is_vector(table, torch.float32, count):
+            raise _Invalid(f"its values '{name}' are not a ({count},) float32 tensor")
+        if not bool(torch.isfinite(table[computed]).all()):
+            raise _Invalid(f"its values '{name}' hold NaN or infinite numbers")
+    return values, computed
+
+
+def _same_names(
+    cached: tuple[dict[str, torch.Tensor], torch.Tensor],
+    compute: Callable[[list[int]], dict[str, torch.Tensor]],
+    path: Path,
+    log: Callable[[str], None] | None,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor] | None:
+    """``cached`` when it holds exactly the values the method computes, else None (a miss).
+
+    The method does not declare its value names, so one item is computed to learn them (one
+    small forward pass): a file with other names would fail deep inside the loss.
+    """
+    values, computed = cached
+    first = computed.nonzero().flatten()[:1].tolist()
+    if not first:
+        return cached
+    expected = sorted(compute(first))
+    if sorted(values) == expected:
+        return cached
+    if log is not None:
+        log(
+            f"Reference cache {path}: ignored, it holds values {sorted(values)} where the "
+            f"method computes {expected}; recomputing it"
+        )
+    return None
+
+
+def _is_vector(value: Any, dtype: torch.dtype, count: int) -> bool:
+    """True when ``value`` is a (count,) tensor of ``dtype``."""
+    return isinstance(value, torch.Tensor) and value.dtype == dtype and value.shape == (count,)
 
 
 def _fill_missing(
@@ -303,23 +370,25 @@ def build_reference(
             model_id, items_fingerprint(items), method, accelerator.mixed_precision
         )
         path = cache_dir / f"{key}.pt" if cache_dir is not None else None
-        cached = _load_cached(path, key, len(items)) if path is not None else None
-        have = cached[1] if cached else torch.zeros(len(items), dtype=torch.bool)
-        missing = int((needed & ~have).sum())
-        if missing and log is not None:
-            log(f"Reference log-probs: one pass over {missing} of {len(items)} {split} items ...")
-        values, computed, fresh = _fill_missing(
-            cached,
-            needed,
-            lambda indices, items=items: compute_reference_values(
+
+        def compute(indices: list[int], items: Sequence[Tokenized] = items) -> dict[str, Any]:
+            return compute_reference_values(
                 method,
                 model,
                 [items[i] for i in indices],
                 batch_size=batch_size,
                 pad_token_id=pad_token_id,
                 accelerator=accelerator,
-            ),
-        )
+            )
+
+        cached = _load_cached(path, key, len(items), log) if path is not None else None
+        if cached is not None and path is not None:
+            cached = _same_names(cached, compute, path, log)
+        have = cached[1] if cached else torch.zeros(len(items), dtype=torch.bool)
+        missing = int((needed & ~have).sum())
+        if missing and log is not None:
+            log(f"Reference log-probs: one pass over {missing} of {len(items)} {split} items ...")
+        values, computed, fresh = _fill_missing(cached, needed, compute)
         if fresh and path is not None and accelerator.is_main_process:
             payload = {"key": key, "values": values, "count": len(items), "computed": computed}
             _save_atomic(path, payload)

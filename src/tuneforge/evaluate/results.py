@@ -31,6 +31,7 @@ from typing import Any
 
 import tuneforge
 from tuneforge.errors import TuneforgeError
+from tuneforge.evaluate.eval_shape import shape_problem
 from tuneforge.evaluate.heldout import EvalItem, text_of
 from tuneforge.evaluate.metrics.stats import Difference, paired_bootstrap
 from tuneforge.evaluate.metrics.tasks import MetricInfo, TaskResult, VariantOutputs
@@ -371,4 +372,4 @@ def eval_problem(document: Any) -> str | None:
                     problems.append(f"{where}.verdict: must be one of {', '.join(_VERDICTS)}")
         if problems:
             break
-    return problems[0] if problems else None
+    return problems[0] if problems else shape_problem(document)

@@ -55,6 +55,7 @@ from tuneforge.evaluate.variants import (
 )
 from tuneforge.io import write_json_atomic
 from tuneforge.models import adapter_disabled, is_peft
+from tuneforge.safe_loading import LoadPolicy
 from tuneforge.target import FINAL_DIR, RUN_CONFIG
 
 if TYPE_CHECKING:
@@ -93,20 +94,25 @@ class EvalModels:
                 yield model
 
 
-def load_models(cfg: TuneforgeConfig, run_dir: Path | None) -> EvalModels:
+def load_models(
+    cfg: TuneforgeConfig, run_dir: Path | None, *, allow_pickle: bool = False
+) -> EvalModels:
     """The models of a run: ``final/`` (adapter or full model) and the base ``cfg.model``.
 
-    Without ``final/`` only the base model is loaded (a baseline-only evaluation).
+    Without ``final/`` only the base model is loaded (a baseline-only evaluation). Weights
+    load from safetensors only unless ``allow_pickle`` (`tuneforge.safe_loading`).
     """
     from tuneforge.models import is_adapter_folder, load_model, load_tokenizer, load_trained
 
+    policy = LoadPolicy.of(cfg, allow_pickle=allow_pickle)
     final = run_dir / FINAL_DIR if run_dir is not None else None
     if final is None or not final.is_dir():
-        return EvalModels(load_tokenizer(cfg.model), base=load_model(cfg.model))
-    tokenizer, tuned = load_trained(cfg.model, final)
+        tokenizer = load_tokenizer(cfg.model, policy=policy)
+        return EvalModels(tokenizer, base=load_model(cfg.model, policy=policy))
+    tokenizer, tuned = load_trained(cfg.model, final, policy=policy)
     if is_adapter_folder(final):
         return EvalModels(tokenizer, tuned=tuned)
-    return EvalModels(tokenizer, base=load_model(cfg.model), tuned=tuned)
+    return EvalModels(tokenizer, base=load_model(cfg.model, policy=policy), tuned=tuned)
 
 
 def run_variant(
@@ -210,6 +216,7 @@ def evaluate(
     *,
     models: EvalModels | None = None,
     progress: Progress | None = None,
+    allow_pickle: bool = False,
 ) -> dict[str, Any]:
     """Evaluate every variant of ``cfg.eval.variants`` and return the eval.json document.
 
@@ -220,7 +227,7 @@ def evaluate(
     data = load_eval_data(cfg, run_dir)
     if not data.items:
         raise DataError(f"{data.source}: no held-out examples to evaluate")
-    models = models or load_models(cfg, run_dir)
+    models = models or load_models(cfg, run_dir, allow_pickle=allow_pickle)
     base_only = ("baseline", RETRIEVAL_VARIANT)
     names = [n for n in cfg.eval.variants if n in base_only or models.tuned is not None]
     plan = plan_tasks(cfg, data, models.tokenizer)
@@ -306,10 +313,11 @@ def evaluate_run(
     *,
     models: EvalModels | None = None,
     progress: Progress | None = None,
+    allow_pickle: bool = False,
 ) -> EvalOutcome:
     """`evaluate`, then eval.json and report.html into ``run_dir``: what ``tuneforge eval``
     and the quickstart both run."""
-    document = evaluate(cfg, run_dir, models=models, progress=progress)
+    document = evaluate(cfg, run_dir, models=models, progress=progress, allow_pickle=allow_pickle)
     eval_path = write_eval(run_dir, document)
     return EvalOutcome(document, eval_path, build_report(run_dir, document))
 

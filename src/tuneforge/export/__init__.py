@@ -43,6 +43,7 @@ from tuneforge.models import (
     load_tokenizer,
     merged_model,
 )
+from tuneforge.safe_loading import SAFE, LoadPolicy
 from tuneforge.target import FINAL_DIR, RUN_CONFIG
 
 if TYPE_CHECKING:
@@ -99,6 +100,7 @@ class _Run:
     tokenizer: PreTrainedTokenizerBase
     settings: RenderSettings
     chat: bool
+    policy: LoadPolicy = SAFE
 
     @property
     def is_adapter(self) -> bool:
@@ -112,7 +114,7 @@ def _purpose(name: str) -> str:
     return FILE_PURPOSES["model.safetensors"] if ".safetensors" in name else ""
 
 
-def _open_run(run_dir: Path) -> _Run:
+def _open_run(run_dir: Path, *, allow_pickle: bool = False) -> _Run:
     """The run's config, final/ and tokenizer; a clear error for anything missing."""
     if not (run_dir / RUN_CONFIG).is_file():
         raise TuneforgeError(
@@ -126,10 +128,12 @@ def _open_run(run_dir: Path) -> _Run:
             "finished; continue it with `tuneforge train CONFIG --resume`"
         )
     cfg = load_config(run_dir / RUN_CONFIG)
+    policy = LoadPolicy.of(cfg, allow_pickle=allow_pickle)
     has_tokenizer = (final / "tokenizer_config.json").is_file()
-    tokenizer = load_tokenizer(str(final) if has_tokenizer else cfg.model)
+    tokenizer = load_tokenizer(str(final) if has_tokenizer else cfg.model, policy=policy)
     settings = RenderSettings(cfg.data.chat_template, tuned_system_prompt(cfg))
-    return _Run(run_dir, final, cfg, tokenizer, settings, uses_chat_template(tokenizer, settings))
+    chat = uses_chat_template(tokenizer, settings)
+    return _Run(run_dir, final, cfg, tokenizer, settings, chat, policy)
 
 
 def _check_out(out: Path, run_dir: Path) -> None:
@@ -157,16 +161,20 @@ def sample_prompts(run: _Run, count: int) -> tuple[list[Text], str]:
 def _run_model(run: _Run) -> PreTrainedModel:
     """The run's own model as evaluation runs it: the base with its adapter, unmerged."""
     if run.is_adapter:
-        return load_adapter(load_model(run.cfg.model), run.final)
-    return load_model(str(run.final))
+        base = load_model(run.cfg.model, policy=run.policy)
+        return load_adapter(base, run.final, policy=run.policy)
+    return load_model(str(run.final), policy=run.policy)
 
 
 def _load_hf(folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The folder `write_hf` just wrote (safetensors, no code of its own), as users load it."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
-    return model, AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModelForCausalLM.from_pretrained(
+        str(folder), dtype=torch.float32, **SAFE.model_kwargs()
+    )
+    return model, AutoTokenizer.from_pretrained(str(folder), **SAFE.tokenizer_kwargs())
 
 
 def _load_gguf(folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -194,14 +202,18 @@ def export_run(
     samples: int = DEFAULT_SAMPLES,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     progress: Progress | None = None,
+    allow_pickle: bool = False,
 ) -> ExportResult:
-    """Export the run in ``run_dir`` into ``out`` (see the module docstring)."""
+    """Export the run in ``run_dir`` into ``out`` (see the module docstring).
+
+    The run's models load from safetensors only unless ``allow_pickle`` (`LoadPolicy`).
+    """
     say = progress or (lambda _message: None)
     run_dir, out = Path(run_dir), Path(out)
     gguf_type = check_gguf_type(gguf) if gguf else None
     if ollama and gguf_type is None:
         raise TuneforgeError("--ollama needs --gguf TYPE (Ollama serves the GGUF file)")
-    run = _open_run(run_dir)
+    run = _open_run(run_dir, allow_pickle=allow_pickle)
     _check_out(out, run_dir)
     if ollama and not run.chat:
         raise TuneforgeError(
@@ -234,7 +246,7 @@ def export_run(
         gc.collect()
 
     say("Merging the adapter into the base model..." if run.is_adapter else "Loading the model...")
-    model = merged_model(run.final, run.cfg.model)
+    model = merged_model(run.final, run.cfg.model, policy=run.policy)
     if gguf_type is not None:
         check_architecture(model.config)
     document: dict[str, Any] = {

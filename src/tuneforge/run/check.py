@@ -86,6 +86,7 @@ def _settings(options: CheckOptions, method: str, report: CheckReport) -> LintSe
         max_length=DEFAULT_MAX_LENGTH if max_length is None else max_length,
         score_threshold=threshold,
     )
+    trust_remote_code = False
     config_path = options.get("config_path")
     if config_path is not None:
         from tuneforge.config import load_config
@@ -107,6 +108,7 @@ def _settings(options: CheckOptions, method: str, report: CheckReport) -> LintSe
         section = getattr(config, method, None)
         settings.columns = dict(config.columns) or None
         settings.chat_template = config.data.chat_template
+        trust_remote_code = config.trust_remote_code
         settings.system_prompt = config.data.system_prompt
         if threshold is None:
             settings.score_threshold = getattr(section, "threshold", None)
@@ -120,12 +122,20 @@ def _settings(options: CheckOptions, method: str, report: CheckReport) -> LintSe
             settings.max_length = config.data.max_length
         settings.eval_split = config.data.eval_split
     if settings.model != "none":
-        settings.tokenizer = _tokenizer_loader(settings.model)
+        loader = _tokenizer_loader(settings.model, trust_remote_code=trust_remote_code)
+        settings.tokenizer = loader
     return settings
 
 
-def _tokenizer_loader(model: str) -> Callable[[], PreTrainedTokenizerBase]:
-    """A loader of ``model``'s tokenizer, called only when there are examples to measure."""
-    from tuneforge.models import load_tokenizer
+def _tokenizer_loader(
+    model: str, *, trust_remote_code: bool
+) -> Callable[[], PreTrainedTokenizerBase]:
+    """A loader of ``model``'s tokenizer, called only when there are examples to measure.
 
-    return lambda: load_tokenizer(model)
+    Its own code runs only when the ``--config`` given sets ``trust_remote_code``.
+    """
+    from tuneforge.models import load_tokenizer
+    from tuneforge.safe_loading import LoadPolicy
+
+    policy = LoadPolicy(trust_remote_code=trust_remote_code)
+    return lambda: load_tokenizer(model, policy=policy)

@@ -48,6 +48,8 @@ class GenerateOptions:
     """Replaces the target's own system prompt ("" for none); None keeps it."""
     batch_size: int = DEFAULT_BATCH_SIZE
     seed: int = 0
+    allow_pickle: bool = False
+    """Load pickle weights when the target has no safetensors (``--allow-pickle``)."""
 
     def check(self) -> None:
         """Raise TuneforgeError for values that cannot work."""
@@ -199,7 +201,9 @@ def generate_file(
     if isinstance(target, Target):
         loaded = target.with_system_prompt(options.system_prompt)
     else:
-        loaded = load_target(target, system_prompt=options.system_prompt)
+        loaded = load_target(
+            target, system_prompt=options.system_prompt, allow_pickle=options.allow_pickle
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     done = skipped
     with open(out, "ab") as stream:

@@ -86,6 +86,8 @@ class PairsOptions:
     """Whether prompts go through the chat template; None keeps the target's setting."""
     columns: dict[str, str] | None = None
     """The config's ``columns:`` renames, applied when the SFT file is read."""
+    allow_pickle: bool = False
+    """Load pickle weights when the target has no safetensors (``--allow-pickle``)."""
 
     @classmethod
     def from_config(cls, cfg: TuneforgeConfig, **overrides: Any) -> PairsOptions:
@@ -322,7 +324,9 @@ def _prepared(target: str | Path | Target, options: PairsOptions) -> Target:
     if isinstance(target, Target):
         loaded = target.with_system_prompt(options.system_prompt)
     else:
-        loaded = load_target(target, system_prompt=options.system_prompt)
+        loaded = load_target(
+            target, system_prompt=options.system_prompt, allow_pickle=options.allow_pickle
+        )
     if options.chat_template is None:
         return loaded
     render = RenderSettings(options.chat_template, loaded.render.system_prompt)

@@ -21,7 +21,9 @@ from tuneforge.config import load_config
 from tuneforge.errors import TuneforgeError
 from tuneforge.evaluate.runner import evaluate_run
 from tuneforge.evaluate.summary import print_verdict
+from tuneforge.models import training_models
 from tuneforge.run.stage import train
+from tuneforge.safe_loading import LoadPolicy
 
 EXAMPLE = Path("examples") / "support-triage"
 
@@ -80,11 +82,16 @@ def variant_score(doc: dict[str, Any], variant: str, name: str) -> VariantScore:
 
 
 def quickstart(
-    data_dir: Path | None = None, output: Path | None = None, overrides: list[str] | None = None
+    data_dir: Path | None = None,
+    output: Path | None = None,
+    overrides: list[str] | None = None,
+    *,
+    allow_pickle: bool = False,
 ) -> QuickstartResult:
     """Train on support-triage, then evaluate the tuned model against the prompt-only baseline.
 
     The evaluation (`tuneforge.evaluate`) writes eval.json and report.html into the run.
+    ``allow_pickle`` lets a ``model=`` override load pickle weights (`tuneforge.safe_loading`).
     """
 
     folder = find_example_dir(data_dir)
@@ -94,12 +101,16 @@ def quickstart(
         # The example's long prompt is the baseline even when its config does not name it.
         cfg.eval.baseline_system_prompt_file = str((folder / "system_prompt.txt").resolve())
     started = time.monotonic()
-    outcome = train(cfg)
+    policy = LoadPolicy.of(cfg, allow_pickle=allow_pickle)
+    outcome = train(cfg, **training_models(cfg.model, policy))
     train_seconds = time.monotonic() - started
     console = Console(stderr=True)
     # The same evaluation as `tuneforge eval RUN_DIR`: the run's own models, eval.json, report.
     evaluation = evaluate_run(
-        cfg, outcome.run_dir, progress=lambda message: console.print(message, highlight=False)
+        cfg,
+        outcome.run_dir,
+        progress=lambda message: console.print(message, highlight=False),
+        allow_pickle=allow_pickle,
     )
     doc = evaluation.document
     return QuickstartResult(

@@ -179,7 +179,8 @@ def _task_details(name: str, task: Mapping[str, Any]) -> str:
         variants = list(task["variants"])
         fields = list(next(iter(task["variants"].values())).get("per_field", {}))
         rows = [
-            [escape(f)] + [f"{task['variants'][v]['per_field'].get(f, 0):.1%}" for v in variants]
+            [escape(f)]
+            + [f"{task['variants'][v].get('per_field', {}).get(f, 0):.1%}" for v in variants]
             for f in fields
         ]
         return "<h3>Field accuracy</h3>" + table(["field", *map(escape, variants)], rows)
@@ -280,7 +281,10 @@ def _scored(examples: Sequence[Mapping[str, Any]], task: str, variant: str) -> b
 
 
 def _gain(example: Mapping[str, Any], task: str, variant: str) -> float:
-    scores = example["scores"][task]
+    # An example without both scores (an edited file) is no win and no regression.
+    scores = example.get("scores", {}).get(task, {})
+    if variant not in scores or "baseline" not in scores:
+        return 0.0
     return float(scores[variant]) - float(scores["baseline"])
 
 
@@ -320,7 +324,7 @@ def data_section(doc: Mapping[str, Any]) -> str:
     ]
     labels = doc.get("tasks", {}).get("classification", {}).get("info", {}).get("labels")
     if labels:
-        counts = Counter(e["reference"].strip() for e in doc.get("examples", []))
+        counts = Counter((e.get("reference") or "").strip() for e in doc.get("examples", []))
         spread = ", ".join(f"{escape(label)} {counts.get(label, 0)}" for label in labels)
         rows.append(["held-out labels", spread])
     settings = doc.get("settings", {})

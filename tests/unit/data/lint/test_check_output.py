@@ -37,7 +37,7 @@ def tokens(monkeypatch: pytest.MonkeyPatch) -> _Calls:
     """Stand-ins: the prompt has 10 tokens per word; the full sequence adds 1 per reply char."""
     calls = _Calls()
 
-    def load_tokenizer(name: str) -> object:
+    def load_tokenizer(name: str, **_: Any) -> object:  # policy: see test_safe_weights
         calls.models.append(name)
         if name == "missing-model":
             raise ModelLoadError("missing-model: no such model; use embedded or a hub id")
@@ -186,6 +186,7 @@ def test_config_supplies_columns_template_threshold_model_and_length(
     config = ns(
         method="kto",
         model="cfg-model",
+        trust_remote_code=False,
         columns={"q": "prompt", "a": "completion", "rating": "score"},
         data=ns(chat_template=False, system_prompt="Be brief.", max_length=30, eval_split=0.0),
         kto=ns(threshold=3.0, desirable_weight=1.0, undesirable_weight=1.0),
