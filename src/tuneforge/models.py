@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tuneforge.embedded import EMBEDDED_NAME, ensure_embedded
 from tuneforge.errors import ModelLoadError
@@ -98,20 +98,6 @@ def load_model(
     except (OSError, ValueError) as exc:
         raise ModelLoadError(_load_hint(name, exc)) from exc
     return model
-
-
-def training_models(name: str, policy: LoadPolicy) -> dict[str, Any]:
-    """The ``tokenizer=`` and ``model=`` arguments of ``run.stage.train`` for ``policy``.
-
-    ``train`` loads ``cfg.model`` under the safe default itself; a run that allows pickle
-    weights or remote code hands it the models loaded under its own policy instead.
-    """
-    if policy == SAFE:
-        return {}
-    return {
-        "tokenizer": load_tokenizer(name, policy=policy),
-        "model": load_model(name, policy=policy),
-    }
 
 
 def _refused_pickle(name: str) -> str:

@@ -24,7 +24,6 @@ from tuneforge.models import (
     load_adapter,
     load_model,
     load_tokenizer,
-    training_models,
 )
 from tuneforge.safe_loading import PICKLE_RISK, SAFE, LoadPolicy, check_weights
 
@@ -188,16 +187,16 @@ def test_remote_code_in_a_model_folder_never_runs_unless_the_config_trusts_it(
     assert policy.tokenizer_kwargs() == {"trust_remote_code": True}
 
 
-def test_training_models_loads_only_for_a_policy_other_than_the_default(
+def test_a_plain_tensor_pickle_loads_only_under_allow_pickle(
     tmp_path: Path, tiny_model: PreTrainedModel, embedded_tokenizer: PreTrainedTokenizerBase
 ) -> None:
     folder = pickle_model_folder(tmp_path / "model", tiny_model, embedded_tokenizer)
-    assert training_models(str(folder), SAFE) == {}
-    models = training_models(str(folder), LoadPolicy(allow_pickle=True))
-    assert models["tokenizer"].encode("hello world") == embedded_tokenizer.encode("hello world")
-    assert torch.equal(
-        models["model"].model.embed_tokens.weight, tiny_model.model.embed_tokens.weight
-    )
+    with pytest.raises(ModelLoadError, match="refuses pickle weights"):
+        load_model(str(folder))
+    loaded = load_model(str(folder), policy=LoadPolicy(allow_pickle=True))
+    tokenizer = load_tokenizer(str(folder), policy=LoadPolicy(allow_pickle=True))
+    assert tokenizer.encode("hello world") == embedded_tokenizer.encode("hello world")
+    assert torch.equal(loaded.model.embed_tokens.weight, tiny_model.model.embed_tokens.weight)
     assert load_tokenizer(str(folder)).pad_token_id == embedded_tokenizer.pad_token_id
 
 

@@ -94,15 +94,14 @@ def train_command(
     """
     from tuneforge.config import load_config
     from tuneforge.engine.stop import StoppedWithoutSaving
-    from tuneforge.models import training_models
     from tuneforge.run.stage import train
-    from tuneforge.safe_loading import LoadPolicy
 
     def body() -> int:
         cfg = load_config(path, overrides)
         try:
-            models = training_models(cfg.model, LoadPolicy.of(cfg, allow_pickle=allow_pickle))
-            outcome = train(cfg, resume=resume, force_config=force_config, **models)
+            outcome = train(
+                cfg, resume=resume, force_config=force_config, allow_pickle=allow_pickle
+            )
         except StoppedWithoutSaving as stop:
             print(
                 f"Stopped at once by a second {stop}, without saving; run the same command "

@@ -21,9 +21,7 @@ from tuneforge.config import load_config
 from tuneforge.errors import TuneforgeError
 from tuneforge.evaluate.runner import evaluate_run
 from tuneforge.evaluate.summary import print_verdict
-from tuneforge.models import training_models
 from tuneforge.run.stage import train
-from tuneforge.safe_loading import LoadPolicy
 
 EXAMPLE = Path("examples") / "support-triage"
 
@@ -101,8 +99,7 @@ def quickstart(
         # The example's long prompt is the baseline even when its config does not name it.
         cfg.eval.baseline_system_prompt_file = str((folder / "system_prompt.txt").resolve())
     started = time.monotonic()
-    policy = LoadPolicy.of(cfg, allow_pickle=allow_pickle)
-    outcome = train(cfg, **training_models(cfg.model, policy))
+    outcome = train(cfg, allow_pickle=allow_pickle)
     train_seconds = time.monotonic() - started
     console = Console(stderr=True)
     # The same evaluation as `tuneforge eval RUN_DIR`: the run's own models, eval.json, report.

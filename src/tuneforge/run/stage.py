@@ -38,6 +38,7 @@ from tuneforge.methods import build_method
 from tuneforge.models import attach_lora, base_model, load_model, load_tokenizer
 from tuneforge.run.lock import run_lock
 from tuneforge.run.resume import MANIFEST, plan_start
+from tuneforge.safe_loading import LoadPolicy
 from tuneforge.target import FINAL_DIR, RUN_CONFIG
 
 if TYPE_CHECKING:
@@ -98,9 +99,11 @@ def prepare_method_data(
         print(note, file=sys.stderr)
 
 
-def prepare_model(cfg: TuneforgeConfig, model: PreTrainedModel | None) -> PreTrainedModel:
-    """The base model (loaded unless given), seeded LoRA attached unless ``lora: null``."""
-    model = model if model is not None else load_model(cfg.model)
+def prepare_model(
+    cfg: TuneforgeConfig, model: PreTrainedModel | None, policy: LoadPolicy
+) -> PreTrainedModel:
+    """The base model (loaded under ``policy`` unless given), seeded LoRA unless ``lora: null``."""
+    model = model if model is not None else load_model(cfg.model, policy=policy)
     torch.manual_seed(cfg.train.seed)
     if cfg.train.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -198,9 +201,12 @@ def train(
     model: PreTrainedModel | None = None,
     tokenizer: PreTrainedTokenizerBase | None = None,
     on_step: Callable[[int, WindowResult], None] | None = None,
+    allow_pickle: bool = False,
 ) -> TrainOutcome:
     """Run one training stage; ``model``/``tokenizer`` override ``cfg.model`` (tests).
 
+    ``cfg.model`` loads from safetensors only unless ``allow_pickle`` (`--allow-pickle`), and
+    runs a model's own code only when the config sets ``trust_remote_code``.
     A folder holding an unfinished run with the same training config is continued (so is any
     run with ``resume``); ``force_config`` continues one whose config differs (`run.resume`).
     ``on_step(step, window)`` is called after every optimizer step (progress hooks, tests).
@@ -213,7 +219,8 @@ def train(
     run_dir = cfg.run_dir()
     method = build_method(cfg)
     train_examples, eval_examples = load_train_eval(cfg)
-    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.model)
+    policy = LoadPolicy.of(cfg, allow_pickle=allow_pickle)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.model, policy=policy)
     train_set = tokenize_split(train_examples, tokenizer, cfg, cfg.data.train)
     eval_set = tokenize_split(eval_examples, tokenizer, cfg, "the held-out split")
     prepare_method_data(method, (train_examples, train_set), (eval_examples, eval_set))
@@ -243,7 +250,7 @@ def train(
         # unfinished run, which the same command continues.
         write_manifest(run_dir, cfg, {**extra, "status": "running"})
         stage = _Stage(cfg, run_dir, method, tokenizer, train_set, eval_set, extra, started)
-        return stage.run(model, resume=plan.resume, on_step=on_step)
+        return stage.run(model, policy, resume=plan.resume, on_step=on_step)
 
 
 @dataclass
@@ -262,6 +269,7 @@ class _Stage:
     def run(
         self,
         model: PreTrainedModel | None,
+        policy: LoadPolicy,
         *,
         resume: bool,
         on_step: Callable[[int, WindowResult], None] | None,
@@ -269,7 +277,7 @@ class _Stage:
         """Train (continuing the folder's run with ``resume``) and write final/ and the manifest."""
         cfg, run_dir, method, tokenizer = self.cfg, self.run_dir, self.method, self.tokenizer
         train_set, eval_set = self.train_set, self.eval_set
-        model = prepare_model(cfg, model)
+        model = prepare_model(cfg, model, policy)
         accelerator = make_accelerator(cfg.train, run_dir)
         reference = self._reference(model, accelerator)
         inputs = LoopInputs(
