@@ -133,7 +133,7 @@ def save_final(run_dir: Path, model: Any, tokenizer: PreTrainedTokenizerBase) ->
     return target
 
 
-def _file_sha256(path: str | None) -> str | None:
+def file_sha256(path: str | None) -> str | None:
     """SHA-256 of a data file, for the manifest (None for a missing or non-file source)."""
     if path is None or not Path(path).is_file():
         return None
@@ -165,8 +165,8 @@ def write_manifest(run_dir: Path, cfg: TuneforgeConfig, extra: dict[str, Any]) -
     manifest = {
         "versions": _versions(),
         "data": {
-            "train": {"path": cfg.data.train, "sha256": _file_sha256(cfg.data.train)},
-            "eval": {"path": cfg.data.eval, "sha256": _file_sha256(cfg.data.eval)},
+            "train": {"path": cfg.data.train, "sha256": file_sha256(cfg.data.train)},
+            "eval": {"path": cfg.data.eval, "sha256": file_sha256(cfg.data.eval)},
         },
         "seed": cfg.train.seed,
         "command_line": sys.argv,
