@@ -187,3 +187,35 @@ def test_scored_feedback_gets_ranking_auc_and_implicit_rewards(
     assert tuned["reward_accuracy"] == 0.5 and tuned["reward_margin"] == 0.0
     assert tuned["accuracy"] == preference["variants"]["baseline"]["metrics"]["accuracy"]
     assert 0.0 <= tuned["accuracy"] <= 1.0
+
+
+def test_eval_of_the_retrieval_baseline(tmp_path: Path, base_dir: Path) -> None:
+    run = _run_dir(tmp_path, base_dir, "retrieval", retrieval_k=2, baseline_few_shot=1)
+    variants = "eval.variants=[baseline,baseline+retrieval]"
+    result = CliRunner().invoke(app, ["eval", str(run / "config.yaml"), variants])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((run / "eval.json").read_text(encoding="utf-8"))
+    assert list(doc["variants"]) == ["baseline", "baseline+retrieval"]
+    entry = doc["variants"]["baseline+retrieval"]
+    assert entry["model"] == "base" and entry["few_shot"] == 2
+    assert entry["description"] == "base model + system prompt (35 words) + 2 retrieved examples"
+    # Train is ROWS three times and the held-out set ROWS[:6]: the 18 train copies of held-out
+    # requests are never retrieved, which leaves ROWS[6:8] (lines 7, 8, 15, 16, 23, 24).
+    retrieval = entry["retrieval"]
+    assert (retrieval["k"], retrieval["indexed_examples"]) == (2, 6)
+    assert retrieval["excluded_duplicates"] == 18 and retrieval["dropped_shots"] == 0
+    train = str(tmp_path / "train.jsonl")
+    allowed = {f"{train}:{line}" for line in (7, 8, 15, 16, 23, 24)}
+    assert len(retrieval["sources"]) == 6
+    assert all(len(s) == 2 and set(s) <= allowed for s in retrieval["sources"])
+    # "Export to PDF gives a blank page." and "Stop my subscription ..." are not held out; the
+    # held-out "Please close my account." shares only "my" with the subscription request.
+    assert retrieval["sources"][3][-1] == f"{train}:8"
+    # Two retrieved shots cost more prompt tokens than one fixed shot.
+    base = doc["variants"]["baseline"]["prompt_tokens_per_request"]
+    assert entry["prompt_tokens_per_request"] > base
+    assert set(doc["examples"][0]["outputs"]) == {"baseline", "baseline+retrieval"}
+    assert doc["verdict"]["variant"] is None
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert "base model + system prompt (35 words) + 2 retrieved examples" in html
+    assert "18 train examples not retrieved: their request is a held-out request" in html

@@ -232,6 +232,79 @@ def test_an_int_is_still_a_float_and_sane_values_pass(tmp_path: Path) -> None:
     assert config.train.epochs == 1000 and config.train.seed == 2**32 - 1
 
 
+def test_eval_numbers_must_be_finite_sane_and_not_booleans(tmp_path: Path) -> None:
+    text = (
+        MINIMAL
+        + """\
+eval:
+  baseline_few_shot: 2.0
+  retrieval_k: 0
+  max_new_tokens: 1e9
+  price_per_million_tokens: .inf
+  bootstrap_samples: true
+  confidence: .nan
+  seed: 1e29
+  max_examples: -3
+  batch_size: 5000
+  checks:
+    - {name: short, max_words: false}
+"""
+    )
+    assert errors_of(tmp_path, text) == [
+        "eval.baseline_few_shot: must be a valid integer (got 2.0)",
+        "eval.retrieval_k: must be ≥ 1 (got 0)",
+        "eval.max_new_tokens: must be a valid integer (got 1000000000.0)",
+        "eval.checks[0].max_words: must be a valid integer (got False)",
+        "eval.price_per_million_tokens: must be a finite number (got inf)",
+        "eval.bootstrap_samples: must be a valid integer (got True)",
+        "eval.confidence: must be a finite number (got nan)",
+        "eval.seed: must be a valid integer (got 1e+29)",
+        "eval.max_examples: must be ≥ 1 (got -3)",
+        "eval.batch_size: must be ≤ 4096 (got 5000)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("eval.retrieval_k=65", "eval.retrieval_k: must be ≤ 64 (got 65)"),
+        ("eval.retrieval_k=true", "eval.retrieval_k: must be a valid integer (got True)"),
+        ("eval.max_new_tokens=32769", "eval.max_new_tokens: must be ≤ 32768 (got 32769)"),
+        (
+            "eval.bootstrap_samples=1000001",
+            "eval.bootstrap_samples: must be ≤ 1000000 (got 1000001)",
+        ),
+        ("eval.seed=-1", "eval.seed: must be ≥ 0 (got -1)"),
+        (
+            "eval.price_per_million_tokens=-0.5",
+            "eval.price_per_million_tokens: must be ≥ 0.0 (got -0.5)",
+        ),
+    ],
+)
+def test_insane_eval_overrides_are_refused(tmp_path: Path, override: str, message: str) -> None:
+    [line] = errors_of(tmp_path, MINIMAL, (override,))
+    assert line == f"{message} (from override '{override}')"
+
+
+def test_eval_defaults_and_bounds_that_pass(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, MINIMAL)).eval.retrieval_k == 4
+    config = load_config(
+        write(tmp_path, MINIMAL),
+        (
+            "eval.retrieval_k=64",
+            "eval.max_new_tokens=32768",
+            "eval.bootstrap_samples=1000000",
+            "eval.seed=4294967295",
+            "eval.price_per_million_tokens=3",
+            "eval.variants=[tuned,baseline+retrieval]",
+        ),
+    )
+    assert config.eval.retrieval_k == 64 and config.eval.seed == 2**32 - 1
+    assert config.eval.price_per_million_tokens == 3.0
+    assert isinstance(config.eval.price_per_million_tokens, float)
+    assert config.eval.variants == ["baseline", "tuned", "baseline+retrieval"]
+
+
 def test_errors_use_the_file_name_as_prefix(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL + "train:\n  lrr: 1\n")
     with pytest.raises(ConfigError, match=r"^.*cfg\.yaml: train\.lrr: unknown key"):

@@ -7,7 +7,20 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from tuneforge.config.section import MAX_SEED, Float, Int
 from tuneforge.config.section import Section as _Section
+
+#: Bounds no real evaluation reaches: larger values are typos, refused at load time.
+MAX_NEW_TOKENS = 32_768
+MAX_BOOTSTRAP = 1_000_000
+MAX_RETRIEVAL_K = 64
+MAX_FEW_SHOT = 1024
+MAX_CHECK_LENGTH = 10**6
+MAX_EXAMPLES = 10**9
+#: Prompts per generation batch; more would not fit any accelerator's memory.
+MAX_EVAL_BATCH = 4096
+#: Dollars per million input tokens; no model API costs more than this.
+MAX_PRICE = 10_000
 
 
 class CheckRule(_Section):
@@ -20,8 +33,12 @@ class CheckRule(_Section):
     name: str = Field(min_length=1, description="Shown in the report, e.g. 'no_sign_off'.")
     must_match: str | None = Field(None, description="Regex the answer must contain.")
     must_not_match: str | None = Field(None, description="Regex the answer must not contain.")
-    max_words: int | None = Field(None, ge=1, description="At most this many words.")
-    max_chars: int | None = Field(None, ge=1, description="At most this many characters.")
+    max_words: Int | None = Field(
+        None, ge=1, le=MAX_CHECK_LENGTH, description="At most this many words."
+    )
+    max_chars: Int | None = Field(
+        None, ge=1, le=MAX_CHECK_LENGTH, description="At most this many characters."
+    )
 
     @field_validator("must_match", "must_not_match")
     @classmethod
@@ -46,7 +63,7 @@ class CheckRule(_Section):
         return self
 
 
-EvalVariant = Literal["baseline", "tuned", "tuned+prompt"]
+EvalVariant = Literal["baseline", "tuned", "tuned+prompt", "baseline+retrieval"]
 EvalTask = Literal["classification", "structure", "checks", "preference", "similarity"]
 
 
@@ -56,7 +73,8 @@ class EvalConfig(_Section):
     ``baseline`` is the base model with the full prompt (``baseline_system_prompt`` plus
     ``baseline_few_shot`` train examples); ``tuned`` is the run's model with its own short prompt
     (``tuned_system_prompt``, else ``data.system_prompt``); ``tuned+prompt`` is the tuned model
-    with the baseline's full prompt.
+    with the baseline's full prompt; ``baseline+retrieval`` is the baseline with, per request,
+    the ``retrieval_k`` most similar train examples instead of the fixed few-shot ones.
     """
 
     baseline_system_prompt: str | None = Field(
@@ -65,7 +83,15 @@ class EvalConfig(_Section):
     baseline_system_prompt_file: str | None = Field(
         None, description="Read the baseline system prompt from this file instead."
     )
-    baseline_few_shot: int = Field(0, ge=0, description="Train examples shown to the baseline.")
+    baseline_few_shot: Int = Field(
+        0, ge=0, le=MAX_FEW_SHOT, description="Train examples shown to the baseline."
+    )
+    retrieval_k: Int = Field(
+        4,
+        ge=1,
+        le=MAX_RETRIEVAL_K,
+        description="Most similar train examples shown per request by baseline+retrieval.",
+    )
     tuned_system_prompt: str | None = Field(
         None, description="System prompt of the tuned model; default data.system_prompt."
     )
@@ -76,8 +102,11 @@ class EvalConfig(_Section):
     tasks: list[EvalTask] | None = Field(
         None, description="Tasks to compute; None: every task the data and settings allow."
     )
-    max_new_tokens: int = Field(
-        256, ge=1, description="Cap on generated tokens; the task's own need is used when lower."
+    max_new_tokens: Int = Field(
+        256,
+        ge=1,
+        le=MAX_NEW_TOKENS,
+        description="Cap on generated tokens; the task's own need is used when lower.",
     )
     labels: list[str] | None = Field(
         None, description="Classification labels; default: inferred from few distinct answers."
@@ -89,14 +118,25 @@ class EvalConfig(_Section):
     checks: list[CheckRule] = Field(
         default_factory=list, description="Named rules every generated answer should pass."
     )
-    price_per_million_tokens: float = Field(0.15, ge=0, description="Input price, for costs.")
-    bootstrap_samples: int = Field(1000, ge=100, description="Paired bootstrap resamples.")
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of the intervals.")
-    seed: int = Field(0, description="Seed of the bootstrap and of the few-shot choice.")
-    max_examples: int | None = Field(
-        None, ge=1, description="Evaluate a seeded sample of at most this many held-out rows."
+    price_per_million_tokens: Float = Field(
+        0.15, ge=0, le=MAX_PRICE, description="Input price (dollars), for costs."
     )
-    batch_size: int = Field(16, ge=1, description="Prompts per generation batch.")
+    bootstrap_samples: Int = Field(
+        1000, ge=100, le=MAX_BOOTSTRAP, description="Paired bootstrap resamples."
+    )
+    confidence: Float = Field(0.95, gt=0.5, lt=1, description="Confidence of the intervals.")
+    seed: Int = Field(
+        0, ge=0, le=MAX_SEED, description="Seed of the bootstrap and of the few-shot choice."
+    )
+    max_examples: Int | None = Field(
+        None,
+        ge=1,
+        le=MAX_EXAMPLES,
+        description="Evaluate a seeded sample of at most this many held-out rows.",
+    )
+    batch_size: Int = Field(
+        16, ge=1, le=MAX_EVAL_BATCH, description="Prompts per generation batch."
+    )
 
     @field_validator("variants")
     @classmethod

@@ -41,7 +41,19 @@ from tuneforge.evaluate.results import (
     task_entry,
     variant_entry,
 )
-from tuneforge.evaluate.variants import VariantSpec, encode_prompt, encode_reply, variant_specs
+from tuneforge.evaluate.retrieval import (
+    RETRIEVAL_VARIANT,
+    ExampleIndex,
+    RetrievedShots,
+    context_limit,
+)
+from tuneforge.evaluate.variants import (
+    VariantSpec,
+    encode_prompt,
+    encode_reply,
+    retrieval_shots,
+    variant_specs,
+)
 from tuneforge.io import write_json_atomic
 from tuneforge.models import adapter_disabled, is_peft
 from tuneforge.target import FINAL_DIR, RUN_CONFIG
@@ -158,6 +170,19 @@ def run_variant(
     return run
 
 
+def retrieval_for(
+    cfg: TuneforgeConfig, data: EvalData, models: EvalModels, plan: TaskPlan
+) -> RetrievedShots:
+    """The retrieved shots of ``baseline+retrieval``: an index of the train records only
+    (held-out requests excluded even when duplicated in train), fitted to the base model's
+    context less the generation budget."""
+    index = ExampleIndex(data.train, exclude=[item.prompt for item in data.items])
+    with models.use("base") as model:
+        limit = context_limit(model, models.tokenizer)
+    room = None if limit is None else limit - plan.max_new_tokens
+    return retrieval_shots(cfg, index, models.tokenizer, room)
+
+
 def compute_tasks(
     plan: TaskPlan, data: EvalData, runs: dict[str, VariantOutputs], validator: Any | None = None
 ) -> list[TaskResult]:
@@ -224,8 +249,10 @@ def evaluate(
     models = models or load_models(cfg, run_dir)
     setup = prepare_eval(cfg, run_dir, models.tokenizer)
     data = setup.data
-    names = [n for n in cfg.eval.variants if n == "baseline" or models.tuned is not None]
-    specs = variant_specs(cfg, setup.shots, names)
+    base_only = ("baseline", RETRIEVAL_VARIANT)
+    names = [n for n in cfg.eval.variants if n in base_only or models.tuned is not None]
+    retrieved = retrieval_for(cfg, data, models, setup.plan) if RETRIEVAL_VARIANT in names else None
+    specs = variant_specs(cfg, setup.shots, names, retrieved)
     tasks = ", ".join(setup.plan.tasks)
     say(f"{len(data.items)} held-out examples from {data.source}; tasks: {tasks}")
     runs: dict[str, VariantOutputs] = {}
@@ -260,6 +287,10 @@ def build_document(
     variants = {
         spec.name: variant_entry(spec, runs[spec.name], base_tokens, price) for spec in specs
     }
+    for spec in specs:
+        if spec.retrieval is not None:
+            prompts = [item.prompt for item in data.items]
+            variants[spec.name]["retrieval"] = spec.retrieval.summary(prompts)
     task_entries = {
         task.name: task_entry(
             task,

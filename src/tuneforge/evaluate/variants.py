@@ -3,6 +3,8 @@
 ``baseline``: the base model with the full prompt (``eval.baseline_system_prompt`` plus
 ``eval.baseline_few_shot`` train examples as earlier chat turns). ``tuned``: the run's model
 with its own short prompt. ``tuned+prompt``: the tuned model with the baseline's full prompt.
+``baseline+retrieval``: the base model with the full prompt and, per request, the
+``eval.retrieval_k`` most similar train examples (`tuneforge.evaluate.retrieval`).
 Prompts go through the same rendering and tokenisation as training (`tuneforge.data`).
 """
 
@@ -18,6 +20,7 @@ from tuneforge.data.tokenize import TokenizedSFT, TokenizeSettings, tokenize_exa
 from tuneforge.data.types import Message, Origin, SFTExample, Text
 from tuneforge.errors import ConfigError
 from tuneforge.evaluate.inference.generate import prompt_ids
+from tuneforge.evaluate.retrieval import RETRIEVAL_VARIANT, ExampleIndex, RetrievedShots
 from tuneforge.target import tuned_system_prompt
 
 if TYPE_CHECKING:
@@ -37,6 +40,8 @@ class VariantSpec:
     system_prompt: str | None
     shots: list[tuple[Text, str]] = field(default_factory=list)
     chat_template: bool = True
+    retrieval: RetrievedShots | None = None
+    """Shots chosen per request (``baseline+retrieval``); ``shots`` is then unused."""
 
     @property
     def render(self) -> RenderSettings:
@@ -50,8 +55,21 @@ class VariantSpec:
         if self.system_prompt:
             words = len(self.system_prompt.split())
             prompt = f"system prompt ({words} word{'s' if words != 1 else ''})"
-        shots = f" + {len(self.shots)}-shot" if self.shots else ""
+        if self.retrieval is not None:
+            k = self.retrieval.k
+            shots = f" + {k} retrieved example{'s' if k != 1 else ''}"
+        else:
+            shots = f" + {len(self.shots)}-shot" if self.shots else ""
         return f"{model} + {prompt}{shots}"
+
+    @property
+    def few_shot(self) -> int:
+        """Examples shown per request: the fixed shots, or the retrieval's ``k`` (at most)."""
+        return self.retrieval.k if self.retrieval is not None else len(self.shots)
+
+    def shots_for(self, prompt: Text) -> list[tuple[Text, str]]:
+        """The examples shown before ``prompt``: the fixed shots or the retrieved ones."""
+        return self.retrieval(prompt) if self.retrieval is not None else self.shots
 
 
 def baseline_system_prompt(cfg: TuneforgeConfig) -> str | None:
@@ -69,9 +87,13 @@ def baseline_system_prompt(cfg: TuneforgeConfig) -> str | None:
 
 
 def variant_specs(
-    cfg: TuneforgeConfig, shots: list[tuple[Text, str]], names: list[str]
+    cfg: TuneforgeConfig,
+    shots: list[tuple[Text, str]],
+    names: list[str],
+    retrieval: RetrievedShots | None = None,
 ) -> list[VariantSpec]:
-    """The specs of the named variants (``baseline``, ``tuned``, ``tuned+prompt``)."""
+    """The specs of the named variants (``baseline``, ``tuned``, ``tuned+prompt``,
+    ``baseline+retrieval``); the last needs ``retrieval`` (`retrieval_shots`)."""
     full_prompt = baseline_system_prompt(cfg)
     template = cfg.data.chat_template
     specs = {
@@ -79,7 +101,35 @@ def variant_specs(
         "tuned": VariantSpec("tuned", "tuned", tuned_system_prompt(cfg), [], template),
         "tuned+prompt": VariantSpec("tuned+prompt", "tuned", full_prompt, shots, template),
     }
+    if RETRIEVAL_VARIANT in names:
+        if retrieval is None:
+            raise ValueError(f"the {RETRIEVAL_VARIANT} variant needs its retrieved shots")
+        specs[RETRIEVAL_VARIANT] = VariantSpec(
+            RETRIEVAL_VARIANT, "base", full_prompt, [], template, retrieval
+        )
     return [specs[name] for name in names]
+
+
+def retrieval_shots(
+    cfg: TuneforgeConfig,
+    index: ExampleIndex,
+    tokenizer: PreTrainedTokenizerBase,
+    limit: int | None,
+) -> RetrievedShots:
+    """The ``eval.retrieval_k`` nearest train examples per request, rendered like the baseline.
+
+    With a ``limit`` (prompt tokens the model can take, less the room its answer needs), the
+    least similar shots are dropped until the baseline-rendered prompt fits.
+    """
+    render = RenderSettings(
+        chat_template=cfg.data.chat_template, system_prompt=baseline_system_prompt(cfg)
+    )
+
+    def fits(prompt: Text, shots: list[tuple[Text, str]]) -> bool:
+        assert limit is not None
+        return len(prompt_ids(with_shots(prompt, shots), tokenizer, render)) <= limit
+
+    return RetrievedShots(index, cfg.eval.retrieval_k, fits if limit is not None else None)
 
 
 def with_shots(prompt: Text, shots: list[tuple[Text, str]]) -> Text:
@@ -106,7 +156,7 @@ def _as_user_turns(text: Text) -> list[Message]:
 
 def encode_prompt(prompt: Text, spec: VariantSpec, tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """Token ids of one held-out prompt as this variant sees it (generation prompt included)."""
-    return prompt_ids(with_shots(prompt, spec.shots), tokenizer, spec.render)
+    return prompt_ids(with_shots(prompt, spec.shots_for(prompt)), tokenizer, spec.render)
 
 
 def encode_reply(
@@ -119,7 +169,7 @@ def encode_reply(
     settings = TokenizeSettings(
         max_length=_NO_LIMIT, chat_template=spec.chat_template, system_prompt=spec.system_prompt
     )
-    example = SFTExample(Origin("<eval>", 0), with_shots(prompt, spec.shots), reply)
+    example = SFTExample(Origin("<eval>", 0), with_shots(prompt, spec.shots_for(prompt)), reply)
     tokenized = tokenize_example(example, tokenizer, settings)
     assert isinstance(tokenized, TokenizedSFT)
     return [

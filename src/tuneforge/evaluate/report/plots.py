@@ -16,7 +16,12 @@ import matplotlib
 from matplotlib.figure import Figure
 
 # Colours by variant, fixed so every chart and table in a report agrees.
-VARIANT_COLOURS = {"baseline": "#8a8f98", "tuned": "#1f6feb", "tuned+prompt": "#b35900"}
+VARIANT_COLOURS = {
+    "baseline": "#8a8f98",
+    "baseline+retrieval": "#6f42c1",
+    "tuned": "#1f6feb",
+    "tuned+prompt": "#b35900",
+}
 # Logged fields that are bookkeeping, not curves worth a panel of their own.
 _NOT_CURVES = {"step", "epoch", "lr", "grad_norm", "tokens_per_s", "loss", "eval_loss"}
 _MAX_PANELS = 9

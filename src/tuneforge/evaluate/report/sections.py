@@ -71,7 +71,7 @@ def variants_section(doc: Mapping[str, Any]) -> str:
         rows.append(
             [
                 _variant_name(name),
-                escape(v["description"]),
+                escape(v["description"]) + _retrieval_note(v.get("retrieval")),
                 f"{v['prompt_tokens_per_request']:.0f}",
                 f"${v['cost_per_1000_requests']:.4f}",
                 f"${v['saving_per_1000_requests']:.4f}" if name != "baseline" else "—",
@@ -87,6 +87,24 @@ def variants_section(doc: Mapping[str, Any]) -> str:
         "eval time",
     ]
     return f'<section id="variants"><h2>Variants</h2>{table(headers, rows)}</section>'
+
+
+def _retrieval_note(retrieval: Mapping[str, Any] | None) -> str:
+    """How retrieval went, when it had to show fewer examples than asked or skip duplicates."""
+    if not retrieval:
+        return ""
+    notes = []
+    if retrieval.get("requests_with_dropped_shots"):
+        notes.append(
+            f"{retrieval['dropped_shots']} least similar examples left out over "
+            f"{retrieval['requests_with_dropped_shots']} requests to fit the model's context"
+        )
+    if retrieval.get("excluded_duplicates"):
+        notes.append(
+            f"{retrieval['excluded_duplicates']} train examples not retrieved: their request "
+            "is a held-out request"
+        )
+    return "".join(f'<br><span class="note">{escape(n)}</span>' for n in notes)
 
 
 def _variant_name(name: str) -> str:
