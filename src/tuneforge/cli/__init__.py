@@ -2,7 +2,7 @@
 
 The typer app below only declares each command's arguments and hands them to the command's
 body: ``cli/commands.py`` (check, config, train, run, eval, report, compare, quickstart) and
-``cli/use.py`` (export, generate, chat). Every body parses, calls one library function,
+``cli/use.py`` (export, generate, pairs, chat). Every body parses, calls one library function,
 prints, and returns the exit code; `reported` is the one error wrapper (exit 2).
 """
 
@@ -24,7 +24,7 @@ from tuneforge.cli.commands import (
     run_command,
     train_command,
 )
-from tuneforge.cli.use import chat_command, export_command, generate_command
+from tuneforge.cli.use import chat_command, export_command, generate_command, pairs_command
 
 __all__ = [
     "app",
@@ -36,6 +36,7 @@ __all__ = [
     "export_command",
     "generate_command",
     "main",
+    "pairs_command",
     "quickstart_command",
     "report_command",
     "reported",
@@ -228,6 +229,41 @@ def generate(
         seed=seed,
     )
     raise typer.Exit(generate_command(target, data, out, options=options))
+
+
+@app.command()
+def pairs(
+    target: TargetArgument,
+    data: Annotated[Path, typer.Option("--data", help="SFT rows: the references (.jsonl ...).")],
+    out: Annotated[Path, typer.Option("--out", help="Output .jsonl of prompt/chosen/rejected.")],
+    config: Annotated[
+        Path | None,
+        typer.Option(help="A config whose eval.checks, columns and prompt settings apply."),
+    ] = None,
+    min_chrf: Annotated[
+        float | None, typer.Option(help="Replies below this chrF (0-100) are mistakes (40).")
+    ] = None,
+    max_new_tokens: Annotated[
+        int | None, typer.Option(min=1, help="Longest reply, in tokens (256).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Rows decoded together (8).")
+    ] = None,
+    system_prompt: SystemPromptOption = None,
+) -> None:
+    """Preference pairs from TARGET's own mistakes: chosen = reference, rejected = its reply."""
+    raise typer.Exit(
+        pairs_command(
+            target,
+            data,
+            out,
+            config=config,
+            min_chrf=min_chrf,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            system_prompt=system_prompt,
+        )
+    )
 
 
 @app.command("chat")

@@ -1,4 +1,4 @@
-"""The bodies of the commands that use a tuned model: ``export``, ``generate``, ``chat``.
+"""The bodies of the commands that use a tuned model: ``export``, ``generate``, ``pairs``, ``chat``.
 
 Same contract as ``cli/commands.py``: parse, call one library function, print, return the exit
 code, with TuneforgeErrors reported by `reported`.
@@ -73,6 +73,55 @@ def generate_command(
             result = generate_file(target, data, out, options, progress=progress)
         skipped = f" ({result.skipped} already there)" if result.skipped else ""
         print(f"Wrote {result.generated} rows to {result.out}{skipped}")
+        return 0
+
+    return reported(body)
+
+
+def pairs_command(
+    target: str,
+    data: Path,
+    out: Path,
+    *,
+    config: Path | None = None,
+    min_chrf: float | None = None,
+    max_new_tokens: int | None = None,
+    batch_size: int | None = None,
+    system_prompt: str | None = None,
+) -> int:
+    """``tuneforge pairs``: pairs from TARGET's mistakes on ``data``; print what was kept.
+
+    Exit 0 when pairs were written, 1 when every row was dropped (the files are written and
+    the summary says why), 2 on a user error.
+    """
+    from rich.console import Console
+    from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from tuneforge.run.pairs import pairs_options, write_mistake_pairs
+
+    def body() -> int:
+        options = pairs_options(
+            target,
+            config,
+            min_chrf=min_chrf,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            system_prompt=system_prompt,
+        )
+        err = Console(stderr=True)
+        columns = (*Progress.get_default_columns()[:2], MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err, transient=False) as bar:
+            task = bar.add_task("replying", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            summary = write_mistake_pairs(target, data, out, options=options, progress=progress)
+        for line in summary.lines():
+            print(line)
+        if summary.kept == 0:
+            print("No row was a mistake: there are no pairs to train on.", file=sys.stderr)
+            return 1
         return 0
 
     return reported(body)

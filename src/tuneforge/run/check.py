@@ -118,6 +118,7 @@ def _settings(options: CheckOptions, method: str, report: CheckReport) -> LintSe
             settings.model = config.model
         if max_length in (None, DEFAULT_MAX_LENGTH):
             settings.max_length = config.data.max_length
+        settings.eval_split = config.data.eval_split
     if settings.model != "none":
         settings.tokenizer = _tokenizer_loader(settings.model)
     return settings

@@ -205,7 +205,7 @@ def generate_file(
     with open(out, "ab") as stream:
         for first in range(skipped, total, options.batch_size):
             chunk = requests[first : first + options.batch_size]
-            replies = _replies(loaded, chunk, options, first)
+            replies = generate_replies(loaded, [r.prompt for r in chunk], options, first=first)
             for request, reply in zip(chunk, replies, strict=True):
                 row = {k: v for k, v in request.row.items() if k != OUTPUT_FIELD}
                 row[OUTPUT_FIELD] = reply
@@ -219,20 +219,24 @@ def generate_file(
     return GenerateResult(out, total, skipped, total - skipped)
 
 
-def _replies(
-    target: Target, chunk: Sequence[Request], options: GenerateOptions, first: int
+def generate_replies(
+    target: Target, prompts: Sequence[Text], options: GenerateOptions, *, first: int = 0
 ) -> list[str]:
-    """The replies to one batch of requests (rows ``first``... of the input)."""
-    prompts = [prompt_ids(r.prompt, target.tokenizer, target.render) for r in chunk]
+    """``target``'s replies to ``prompts`` (rows ``first``... of an input), in batches.
+
+    Prompts are rendered as training renders them (``target.render``); replies are greedy
+    unless ``options`` asks for sampling, where row ``first + i`` draws from its own stream.
+    """
+    rendered = [prompt_ids(prompt, target.tokenizer, target.render) for prompt in prompts]
     answers, _ = generate_and_score(
         target.model,
         target.tokenizer,
-        prompts,
+        rendered,
         None,
         max_new_tokens=options.max_new_tokens,
         batch_size=options.batch_size,
         sampling=options.sampling,
-        keys=range(first, first + len(chunk)),
+        keys=range(first, first + len(prompts)),
     )
     assert answers is not None
     return answers

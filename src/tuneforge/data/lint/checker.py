@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tuneforge.data.advice import advise
 from tuneforge.data.formats import resolve_kto_labels
 from tuneforge.data.lint import rules
 from tuneforge.data.load import collect_examples
 from tuneforge.data.problems import Problem, sort_problems
+from tuneforge.data.split import split_examples
 from tuneforge.data.tokenize import example_token_lengths
 from tuneforge.data.types import Example, PairExample, RecordKind, ScoredExample
 from tuneforge.errors import DataError, ModelLoadError
@@ -78,6 +80,8 @@ class LintSettings:
     system_prompt: str | None = None
     score_threshold: float | None = None
     score_weights: tuple[float, float] = (1.0, 1.0)
+    eval_split: float = 0.1
+    """The automatic held-out fraction (``data.eval_split``) when no eval file is given."""
 
 
 def run_check(
@@ -125,7 +129,19 @@ def run_check(
         _check_eval(examples, Path(eval_path), kind, settings, report)
     if settings.tokenizer is not None and examples:
         _measure_tokens(examples, settings, report)
+    if examples:
+        held_out = _held_out_rows(examples, settings, report)
+        advice = advise(kind, held_out, data=name, paired=collected.unpaired)
+        summary["advice"] = advice.to_dict()
     return finish(report)
+
+
+def _held_out_rows(examples: list[Example], settings: LintSettings, report: CheckReport) -> int:
+    """Rows the evaluation would hold out: the eval file's, else this file's automatic split."""
+    evaluation = report.summary.get("eval")
+    if evaluation is not None:
+        return int(evaluation["usable"])
+    return len(split_examples(examples, settings.eval_split)[1])
 
 
 def _label_scores(

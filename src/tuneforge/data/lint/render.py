@@ -100,6 +100,11 @@ def render_text(report: CheckReport, console: Console | None = None) -> None:
             print(line)
     if "rows" in report.summary:  # absent when the check stopped early (bad method, config)
         _print_table(report, console)
+    advice = report.summary.get("advice")
+    if advice and not report.exit_code:
+        print("\nadvice:")
+        for key in ("method", "held_out"):
+            print(f"  {advice[key]}")
     if report.exit_code:
         verdict = f"{report.errors} error{'s' if report.errors != 1 else ''}: not usable"
     else:

@@ -14,6 +14,7 @@ from typing import Any
 from tuneforge.errors import TuneforgeError
 from tuneforge.evaluate.report.plots import training_curves
 from tuneforge.evaluate.report.sections import (
+    advice_section,
     data_section,
     examples_section,
     figure,
@@ -117,6 +118,7 @@ def render_report(
             f'<h1>tuneforge report: {escape(title)}</h1><p class="subtitle">{subtitle}</p>',
             verdict_section(doc),
             steps_section(doc),
+            advice_section(doc),
             variants_section(doc),
             tasks,
             curves_section(records),

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from tuneforge.data.advice import held_out_advice, method_advice
+from tuneforge.data.types import RecordKind
 from tuneforge.evaluate.report.plots import VARIANT_COLOURS, data_uri, difference_chart
 from tuneforge.evaluate.results import format_interval, format_value
 
@@ -61,6 +63,23 @@ def verdict_section(doc: Mapping[str, Any]) -> str:
         "difference on the same held-out examples: “better” or “worse” only when the whole "
         "interval is on one side of zero.</p></section>"
     )
+
+
+def advice_section(doc: Mapping[str, Any]) -> str:
+    """What to try next: the method that fits the data, and what the held-out size can show."""
+    held = doc.get("held_out", {})
+    paragraphs = []
+    try:
+        kind = RecordKind(held.get("kind"))
+    except ValueError:  # an eval.json without the kind (or a newer one): no method advice
+        kind = None
+    if kind is not None:
+        data = str(held.get("train_source") or "TRAIN.jsonl")
+        run_dir = str(doc.get("run_dir") or "RUN_DIR")
+        paragraphs.append(method_advice(kind, data=data, run_dir=run_dir))
+    paragraphs.append(held_out_advice(int(held.get("examples", 0))))
+    body = "".join(f"<p>{escape(text)}</p>" for text in paragraphs)
+    return f'<section id="advice"><h2>What to try next</h2>{body}</section>'
 
 
 def variants_section(doc: Mapping[str, Any]) -> str:

@@ -187,7 +187,7 @@ def test_config_supplies_columns_template_threshold_model_and_length(
         method="kto",
         model="cfg-model",
         columns={"q": "prompt", "a": "completion", "rating": "score"},
-        data=ns(chat_template=False, system_prompt="Be brief.", max_length=30),
+        data=ns(chat_template=False, system_prompt="Be brief.", max_length=30, eval_split=0.0),
         kto=ns(threshold=3.0, desirable_weight=1.0, undesirable_weight=1.0),
     )
     _fake_config(monkeypatch, config)
@@ -201,6 +201,9 @@ def test_config_supplies_columns_template_threshold_model_and_length(
     assert tokens.models == ["cfg-model"]
     assert tokens.kwargs[0] == {"chat_template": False, "system_prompt": "Be brief."}
     assert document["summary"]["tokens"]["max_length"] == 30
+    # data.eval_split 0: nothing would be held out, and the advice says so.
+    assert document["summary"]["advice"]["held_out_rows"] == 0
+    assert document["summary"]["advice"]["held_out"].startswith("There is no held-out set")
     # Explicit arguments win over the config.
     check_command(
         path,

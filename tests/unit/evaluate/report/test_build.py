@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,13 @@ from rich.console import Console
 
 from tuneforge.cli import compare_command
 from tuneforge.config import CheckRule
+from tuneforge.data.advice import held_out_advice, method_advice
+from tuneforge.data.types import RecordKind
 from tuneforge.evaluate.heldout import EvalItem
 from tuneforge.evaluate.metrics.tasks import VariantOutputs, checks_task, classification_task
 from tuneforge.evaluate.report import build_report, render_report
 from tuneforge.evaluate.report.compare import comparison_rows
+from tuneforge.evaluate.report.sections import advice_section
 from tuneforge.evaluate.results import (
     compare,
     example_entries,
@@ -89,6 +93,7 @@ def test_report_sections_and_inline_plots() -> None:
         'id="examples"',
         'id="data"',
         'id="config"',
+        'id="advice"',
         "confusion",
     ):
         assert section in html
@@ -109,3 +114,21 @@ def test_report_from_files_and_compare(tmp_path: Path, capsys: Any) -> None:
     assert compare_command([run, run], console) == 0
     assert "run-a" in console.export_text()
     assert compare_command([tmp_path / "missing"], console) == 2
+
+
+def test_advice_section_names_the_method_and_the_held_out_noise() -> None:
+    doc = synthetic_document()
+    doc["held_out"].update({"kind": "sft", "train_source": "train.jsonl", "examples": 40})
+    html = advice_section(doc)
+    sft = method_advice(RecordKind.SFT, data="train.jsonl", run_dir="x")
+    assert "tuneforge pairs x --data train.jsonl --out pairs.jsonl" in sft
+    assert html == (
+        '<section id="advice"><h2>What to try next</h2>'
+        f"<p>{escape(sft)}</p><p>{held_out_advice(40)}</p></section>"
+    )
+    assert "±15 points" in html
+    doc["held_out"]["kind"] = "scored"
+    assert "train KTO" in advice_section(doc)
+    # An eval.json without the data kind still gets the held-out note.
+    del doc["held_out"]["kind"]
+    assert advice_section(doc).count("<p>") == 1
