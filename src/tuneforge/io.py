@@ -3,25 +3,35 @@
 Everything lands under a temporary name in the target's folder and is renamed when complete,
 so a crash or Ctrl-C never leaves a half-written file or folder behind. The temporary file is
 flushed to disk (fsync) before the rename and the folder after it, so a power loss right after
-the call leaves either the old or the new content, never an empty file.
+the call leaves either the old or the new content, never an empty file. A folder that already
+exists is swapped with its replacement in one step (``renameat2(RENAME_EXCHANGE)`` on Linux), so
+there is no moment at which the path is missing. New files and folders get the permissions the
+user's umask allows (``tempfile`` alone would make them private: 0600 and 0700).
 
 Shared ground below every layer (data, methods, engine and evaluate all write through it).
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import hashlib
 import json
 import os
 import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 __all__ = [
     "InputFileError",
+    "append_line",
+    "current_umask",
+    "exchange_paths",
+    "file_sha256",
     "read_input_file",
     "read_jsonl",
     "to_jsonl",
@@ -59,12 +69,37 @@ def _fsync_tree(folder: Path) -> None:
         _fsync(Path(root))
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows.
+
+    Linux reports it in /proc/self/status, which is race-free. Elsewhere the only way is
+    ``os.umask`` set-and-restore; a file another thread creates in that instant would get
+    mode 0o077-masked permissions, which errs on the private side.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as stream:
+            for line in stream:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def _default_mode(*, folder: bool) -> int:
+    """What ``open``/``mkdir`` would give a new file or folder under the user's umask."""
+    return (0o777 if folder else 0o666) & ~current_umask()
+
+
 def write_file_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` with ``write(temporary)`` and rename the finished file over it.
 
-    ``write`` receives a fresh empty file in the same folder. The result has mode 0600, or the
-    mode of the file it replaces. The file is fsynced before the rename and the folder after;
-    on any failure the temporary file is removed and ``path`` is untouched.
+    ``write`` receives a fresh empty file in the same folder. The result has the mode of the
+    file it replaces, or for a new file the mode the user's umask gives (0644 under umask 022).
+    The file is fsynced before the rename and the folder after; on any failure the temporary
+    file is removed and ``path`` is untouched.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -74,6 +109,8 @@ def write_file_atomic(path: Path, write: Callable[[Path], None]) -> None:
         write(temporary)
         if path.is_file():  # a replaced file keeps its permissions
             os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
+        else:
+            os.chmod(temporary, _default_mode(folder=False))
         _fsync(temporary)
         os.replace(temporary, path)
     except BaseException:
@@ -97,29 +134,82 @@ def write_json_atomic(path: Path, document: Any) -> None:
     write_text_atomic(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
 
 
-def write_dir_atomic(path: Path, fill: Callable[[Path], None]) -> None:
-    """Build a folder with ``fill(staging)`` and rename it to ``path`` when complete.
+def append_line(stream: IO[str], line: str) -> None:
+    """Append one line to an open text file and hand it to the OS at once (flush).
 
-    An existing ``path`` is replaced only after the new folder is fully written (and synced to
-    disk); nothing of the old folder is left inside the new one.
+    A crash then loses at most the line being written; readers of such a file skip a torn last
+    line (`read_jsonl` with ``skip_invalid``).
+    """
+    stream.write(line if line.endswith("\n") else line + "\n")
+    stream.flush()
+
+
+#: ``renameat2`` flag: swap two paths in one step (Linux 3.15+, most local file systems).
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def exchange_paths(first: Path, second: Path) -> bool:
+    """Swap two existing paths atomically; False where the system cannot (nothing changed).
+
+    Linux's ``renameat2(RENAME_EXCHANGE)``: at every instant each path names one complete
+    folder, the old or the new one. Other systems and file systems without it report False.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    result = renameat2(
+        _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
+    )
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(first))
+
+
+def write_dir_atomic(path: Path, fill: Callable[[Path], None]) -> None:
+    """Build a folder with ``fill(staging)`` and move it to ``path`` when complete.
+
+    The new folder is fully written and synced to disk first. An existing ``path`` is then
+    swapped with it in one step (`exchange_paths`), so ``path`` always names a complete folder,
+    old or new; only where the system cannot swap is the old folder renamed aside for the
+    instant between two renames. Nothing of the old folder is left inside the new one. The
+    folder gets the permissions of the user's umask (0755 under umask 022).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
+        os.chmod(staging, _default_mode(folder=True))
         fill(staging)
         _fsync_tree(staging)
-        if path.exists():
+        if not path.exists():
+            staging.rename(path)
+        elif not exchange_paths(staging, path):  # staging now holds the old folder
             retired = path.with_name(f".{path.name}.old")
             shutil.rmtree(retired, ignore_errors=True)
             path.rename(retired)
             staging.rename(path)
-            _fsync(path.parent)
             shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(path)
-            _fsync(path.parent)
+        _fsync(path.parent)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def file_sha256(path: str | Path | None) -> str | None:
+    """SHA-256 of a file's bytes (None for no path, or a path that is not a regular file)."""
+    if path is None or not Path(path).is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def to_jsonl(records: Iterable[Any], *, ensure_ascii: bool = True) -> str:

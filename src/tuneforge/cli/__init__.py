@@ -115,9 +115,19 @@ def train_stage(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run from its latest checkpoint.")
     ] = False,
+    force_config: Annotated[
+        bool,
+        typer.Option(
+            "--force-config",
+            help="Continue an unfinished run even though its training config differs.",
+        ),
+    ] = False,
 ) -> None:
-    """Train one stage (SFT, DPO, ORPO or KTO) and write its run directory."""
-    raise typer.Exit(train_command(path, overrides or [], resume=resume))
+    """Train one stage (SFT, DPO, ORPO or KTO) and write its run directory.
+
+    Running it again on a run that did not finish continues that run from its last checkpoint.
+    """
+    raise typer.Exit(train_command(path, overrides or [], resume=resume, force_config=force_config))
 
 
 @app.command("run")

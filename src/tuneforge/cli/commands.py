@@ -21,6 +21,8 @@ from tuneforge.run.check import CheckOptions
 DEBUG_ENV = "TUNEFORGE_DEBUG"
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: A command stopped by signal N exits with 128 + N (130 for SIGINT, 143 for SIGTERM).
+EXIT_SIGNAL_BASE = 128
 
 
 def reported(body: Callable[[], int]) -> int:
@@ -78,15 +80,30 @@ def config_command(path: Path, overrides: Sequence[str]) -> int:
     return reported(body)
 
 
-def train_command(path: Path, overrides: Sequence[str], *, resume: bool) -> int:
-    """``tuneforge train``: 0 on success, 130 when interrupted, 2 on a user error."""
+def train_command(
+    path: Path, overrides: Sequence[str], *, resume: bool, force_config: bool = False
+) -> int:
+    """``tuneforge train``: 0 on success, 2 on a user error, 128 + the signal when stopped.
+
+    Stopped by SIGINT that is 130, by SIGTERM 143, as a shell reports a killed command.
+    """
     from tuneforge.config import load_config
+    from tuneforge.engine.stop import StoppedWithoutSaving
     from tuneforge.run.stage import train
 
     def body() -> int:
-        outcome = train(load_config(path, overrides), resume=resume)
+        try:
+            outcome = train(load_config(path, overrides), resume=resume, force_config=force_config)
+        except StoppedWithoutSaving as stop:
+            print(
+                f"Stopped at once by a second {stop}, without saving; run the same command "
+                "again to continue from the last checkpoint.",
+                file=sys.stderr,
+            )
+            return EXIT_SIGNAL_BASE + stop.signum
         if outcome.result.interrupted:
-            return EXIT_INTERRUPTED
+            signum = outcome.result.stop_signal
+            return EXIT_INTERRUPTED if signum is None else EXIT_SIGNAL_BASE + signum
         print(f"Run directory: {outcome.run_dir}\nModel: {outcome.final_dir}")
         return 0
 

@@ -96,8 +96,15 @@ class TrainConfig(_Section):
         None, ge=1, le=MAX_STEPS, description="None: evaluate at each epoch end."
     )
     save_steps: Int | None = Field(
-        None, ge=1, le=MAX_STEPS, description="None: save at the end only."
+        None, ge=1, le=MAX_STEPS, description="Also checkpoint every N steps; None: off."
     )
+    save_minutes: Float | None = Field(
+        10,
+        ge=0,
+        le=10_000,
+        description="Checkpoint when this many minutes passed since the last; 0 or None: off.",
+    )
+    save_every_epoch: bool = Field(True, description="Checkpoint at the end of every epoch.")
     save_total_limit: Int | None = Field(2, ge=1, description="Checkpoints kept; None: all.")
     report_to: list[Tracker] = Field(default_factory=list)
 

@@ -1,7 +1,9 @@
-"""Resumable checkpoints: model or adapter, optimizer, scheduler, RNG and data position.
+"""Resumable checkpoints: model or adapter, optimizer, scheduler, RNG, data position, loop state.
 
 ``checkpoints/step-N/`` is written atomically, so the latest complete checkpoint is always a
-valid resume point; resuming reproduces the losses of an uninterrupted run exactly.
+valid resume point. The loop's own state (the logging window not yet written, the method's
+running values such as KTO's last KL estimate) is kept in ``loop_state.json``, so a resumed
+run writes the same weights and the same metrics.jsonl as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from tuneforge.errors import TuneforgeError
 from tuneforge.io import write_dir_atomic
 
 STATE_FILE = "trainer_state.json"
+#: The loop's state besides the model: pending log window, method state (plain JSON values).
+LOOP_STATE_FILE = "loop_state.json"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -67,8 +71,13 @@ def save_checkpoint(
     scheduler: Any,
     *,
     keep: int | None,
+    loop_state: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``checkpoints/step-N`` atomically and prune all but the newest ``keep``."""
+    """Write ``checkpoints/step-N`` atomically and prune all but the newest ``keep``.
+
+    ``loop_state`` (JSON values; floats round-trip exactly) is stored as ``loop_state.json``
+    and returned by `load_loop_state`.
+    """
     target = checkpoint_dir(run_dir, state.global_step)
 
     def fill(folder: Path) -> None:
@@ -76,6 +85,7 @@ def save_checkpoint(
         torch.save(optimizer.state_dict(), folder / "optimizer.pt")
         torch.save(scheduler.state_dict(), folder / "scheduler.pt")
         torch.save(_rng_state(), folder / "rng.pt")
+        (folder / LOOP_STATE_FILE).write_text(json.dumps(loop_state or {}) + "\n")
         (folder / STATE_FILE).write_text(json.dumps(asdict(state), indent=2) + "\n")
 
     write_dir_atomic(target, fill)
@@ -94,6 +104,22 @@ def load_checkpoint(
     scheduler.load_state_dict(_load_tensors(folder / "scheduler.pt"))
     _set_rng_state(_load_tensors(folder / "rng.pt"))
     return TrainerState(**json.loads((folder / STATE_FILE).read_text()))
+
+
+def load_loop_state(folder: Path) -> dict[str, Any]:
+    """The ``loop_state`` saved with a checkpoint ({} for a checkpoint from before it existed)."""
+    path = folder / LOOP_STATE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TuneforgeError(
+            f"{path}: not valid JSON ({exc}); delete this checkpoint to resume from an earlier one"
+        ) from exc
+    if not isinstance(document, dict):
+        raise TuneforgeError(f"{path}: expected a JSON object; delete this checkpoint")
+    return document
 
 
 def _load_tensors(path: Path) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tuneforge.errors import ConfigError
-from tuneforge.io import read_jsonl, to_jsonl, write_text_atomic
+from tuneforge.io import append_line, read_jsonl, to_jsonl, write_text_atomic
 
 METRICS_FILE = "metrics.jsonl"
 # The import name and pip name of each tracker accelerate can report to.
@@ -40,10 +41,14 @@ def check_trackers(names: list[str]) -> None:
 
 
 def truncate_metrics(path: Path, last_step: int) -> None:
-    """Drop records after ``last_step``: on resume they are logged again."""
+    """Drop records after ``last_step``, atomically: on resume they are logged again.
+
+    A last line torn by a crash (half a JSON object) is dropped with them.
+    """
     if not path.is_file():
         return
-    kept = [record for record in read_jsonl(path) if record.get("step", 0) <= last_step]
+    records = read_jsonl(path, skip_invalid=True)
+    kept = [record for record in records if record.get("step", 0) <= last_step]
     write_text_atomic(path, to_jsonl(kept))
 
 
@@ -55,7 +60,11 @@ def _clean(value: Any) -> Any:
 
 
 class RunLogger:
-    """Writes each logged record to metrics.jsonl and trackers, and shows progress."""
+    """Writes each logged record to metrics.jsonl and trackers, and shows progress.
+
+    metrics.jsonl stays open for appending; every record is one line, flushed to the OS as
+    soon as it is logged, so a killed run loses at most the line being written.
+    """
 
     def __init__(
         self,
@@ -67,6 +76,7 @@ class RunLogger:
         stream: TextIO | None = None,
     ) -> None:
         self.path = run_dir / METRICS_FILE
+        self._file = self.path.open("a", encoding="utf-8")
         self.total_steps = total_steps
         self.tracker_log = tracker_log
         self.stream = stream or sys.stdout
@@ -91,8 +101,7 @@ class RunLogger:
     def log(self, record: dict[str, Any]) -> None:
         """Append one record (it must hold ``step``) and show it."""
         record = {key: _clean(value) for key, value in record.items()}
-        with self.path.open("a", encoding="utf-8") as stream:
-            stream.write(to_jsonl([record]))
+        append_line(self._file, to_jsonl([record]))
         if self.tracker_log is not None:
             numbers = {k: v for k, v in record.items() if isinstance(v, (int, float))}
             self.tracker_log(numbers, step=record["step"])
@@ -110,8 +119,16 @@ class RunLogger:
         """A line for the user, printed above the progress bar."""
         self.console.print(text, highlight=False, soft_wrap=True)
 
+    def sync(self) -> None:
+        """Flush metrics.jsonl to disk (before a checkpoint that vouches for its records)."""
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
     def close(self) -> None:
-        """Stop the progress display."""
+        """Close metrics.jsonl and stop the progress display."""
+        if not self._file.closed:
+            self._file.close()
         if self.progress is not None:
             self.progress.stop()
             self.progress = None

@@ -9,10 +9,9 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,12 @@ from tuneforge.engine.checkpoint import (
     TrainerState,
     latest_checkpoint,
     load_checkpoint,
+    load_loop_state,
     save_checkpoint,
 )
 from tuneforge.engine.heldout_loss import evaluate_loss, finish_metrics
-from tuneforge.engine.logging import RunLogger, truncate_metrics
+from tuneforge.engine.logging import METRICS_FILE, RunLogger, truncate_metrics
+from tuneforge.engine.stop import StopRequest
 from tuneforge.engine.watchdog import Watchdog
 from tuneforge.errors import TuneforgeError
 from tuneforge.methods.base import Batch, ReferenceLogps, TrainingMethod
@@ -60,6 +61,8 @@ class LoopResult:
     state: TrainerState
     losses: list[float]
     interrupted: bool = False
+    #: The signal that stopped an interrupted run (SIGINT, SIGTERM), for the exit code.
+    stop_signal: int | None = None
 
 
 def accumulate_window(
@@ -124,7 +127,11 @@ class LoopInputs:
 
 
 def run_loop(inputs: LoopInputs, accelerator: Accelerator) -> LoopResult:
-    """Train until the step budget is spent; Ctrl-C saves a checkpoint and returns."""
+    """Train until the step budget is spent; SIGINT/SIGTERM save a checkpoint and return.
+
+    With ``inputs.resume`` the run continues from its latest checkpoint (from step 0 when it
+    has none yet). A second signal raises `StoppedWithoutSaving` at once.
+    """
     cfg = inputs.train
     model = inputs.model
     params = [p for p in model.parameters() if p.requires_grad]
@@ -147,7 +154,9 @@ def run_loop(inputs: LoopInputs, accelerator: Accelerator) -> LoopResult:
         num_warmup_steps=math.ceil(cfg.warmup_ratio * steps),
         num_training_steps=steps,
     )
-    state = _restore(inputs, model, optimizer, scheduler) if inputs.resume else TrainerState()
+    state, loop_state = TrainerState(), {}
+    if inputs.resume:
+        state, loop_state = _restore(inputs, model, optimizer, scheduler)
     if cfg.report_to:
         accelerator.init_trackers("tuneforge", config=inputs.tracker_config)
     logger = RunLogger(
@@ -157,6 +166,7 @@ def run_loop(inputs: LoopInputs, accelerator: Accelerator) -> LoopResult:
         tracker_log=accelerator.log if cfg.report_to else None,
     )
     runner = _Runner(inputs, accelerator, model, optimizer, scheduler, logger, steps)
+    runner.load_state(loop_state)
     try:
         return runner.run(state)
     finally:
@@ -165,38 +175,22 @@ def run_loop(inputs: LoopInputs, accelerator: Accelerator) -> LoopResult:
             accelerator.end_training()
 
 
-def _restore(inputs: LoopInputs, model: Any, optimizer: Any, scheduler: Any) -> TrainerState:
-    """Load the latest checkpoint of the run and forget the metrics logged after it."""
+def _restore(
+    inputs: LoopInputs, model: Any, optimizer: Any, scheduler: Any
+) -> tuple[TrainerState, dict[str, Any]]:
+    """Load the latest checkpoint and forget the metrics logged after it.
+
+    A run killed before its first checkpoint starts again from step 0 (its metrics are
+    dropped), which is exactly what an uninterrupted run would have done.
+    """
     folder = latest_checkpoint(inputs.run_dir)
+    metrics = inputs.run_dir / METRICS_FILE
     if folder is None:
-        raise TuneforgeError(f"{inputs.run_dir}: nothing to resume (no checkpoint yet)")
+        truncate_metrics(metrics, 0)
+        return TrainerState(), {}
     state = load_checkpoint(folder, unwrap(model), optimizer, scheduler)
-    truncate_metrics(inputs.run_dir / "metrics.jsonl", state.global_step)
-    return state
-
-
-class _StopRequest:
-    """A SIGINT handler that asks the loop to stop at the next step boundary."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        """Install the handler for the duration (main thread only; elsewhere a no-op)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = signal.signal(signal.SIGINT, self._handle)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+    truncate_metrics(metrics, state.global_step)
+    return state, load_loop_state(folder)
 
 
 class _Runner:
@@ -223,33 +217,48 @@ class _Runner:
         self.pending: list[WindowResult] = []
         self.losses: list[float] = []
         self.train_seconds = 0.0
+        self.last_save = time.monotonic()
         # Warns once when a run learns nothing; ``stuck_loss`` is optional (methods/base.py).
         self.watchdog = Watchdog(
             logger.message, stuck_loss=getattr(inputs.method, "stuck_loss", None)
         )
 
-    def run(self, state: TrainerState) -> LoopResult:
-        """Step until done; on Ctrl-C checkpoint the last completed step.
+    def load_state(self, loop_state: dict[str, Any]) -> None:
+        """Restore what `_loop_state` saved: the pending log window and the method's state."""
+        self.pending = [WindowResult(**window) for window in loop_state.get("pending", [])]
+        self.train_seconds = float(loop_state.get("train_seconds", 0.0))
+        load = getattr(self.inputs.method, "load_state_dict", None)
+        if load is not None and "method" in loop_state:
+            load(loop_state["method"])
 
-        The first Ctrl-C only sets a flag that is checked between steps, so the checkpoint
-        never captures a half-applied update; a second Ctrl-C interrupts at once.
-        """
+    def _loop_state(self) -> dict[str, Any]:
+        """What a resumed run needs besides the weights, optimizer, schedule and RNG."""
+        state: dict[str, Any] = {
+            "pending": [asdict(window) for window in self.pending],
+            "train_seconds": self.train_seconds,
+        }
+        method_state = getattr(self.inputs.method, "state_dict", None)
+        if method_state is not None:
+            state["method"] = method_state()
+        return state
+
+    def run(self, state: TrainerState) -> LoopResult:
+        """Step until done; on SIGINT/SIGTERM checkpoint the last completed step and return."""
         self.model.train()
-        stop = _StopRequest()
-        try:
-            with stop.installed():
-                while state.global_step < self.steps and not stop.requested:
-                    self._step(state)
-            if stop.requested and state.global_step < self.steps:
-                raise KeyboardInterrupt
-        except KeyboardInterrupt:
+        stop = StopRequest()
+        with stop.installed():
+            while state.global_step < self.steps and not stop.requested:
+                self._step(state)
+            if stop.signum is None or state.global_step >= self.steps:
+                return LoopResult(state, self.losses)
             path = self._save(state)
-            self.logger.message(
-                f"Interrupted: saved {path.relative_to(self.inputs.run_dir)} "
-                "(continue with --resume)."
-            )
-            return LoopResult(state, self.losses, interrupted=True)
-        return LoopResult(state, self.losses)
+        name = signal.Signals(stop.signum).name
+        self.logger.message(
+            f"Interrupted by {name}: saved {path.relative_to(self.inputs.run_dir)} at step "
+            f"{state.global_step}/{self.steps}; run the same command again to continue "
+            "from it (or add --resume)."
+        )
+        return LoopResult(state, self.losses, interrupted=True, stop_signal=stop.signum)
 
     def _batches(self, epoch: int) -> list[list[int]]:
         return epoch_batches(
@@ -308,8 +317,18 @@ class _Runner:
             record = {"step": step, "epoch": round(self._epoch(state), 4)}
             record.update(self._evaluate())
             self.logger.log(record)
-        if (self.cfg.save_steps and step % self.cfg.save_steps == 0) or last:
+        if last or self._save_due(step, epoch_done):
             self._save(state)
+
+    def _save_due(self, step: int, epoch_done: bool) -> bool:
+        """Checkpoint now? Every ``save_steps``, at epoch ends, after ``save_minutes``."""
+        cfg = self.cfg
+        if cfg.save_steps and step % cfg.save_steps == 0:
+            return True
+        if cfg.save_every_epoch and epoch_done:
+            return True
+        minutes = cfg.save_minutes or 0
+        return minutes > 0 and time.monotonic() - self.last_save >= minutes * 60
 
     def _evaluate(self) -> dict[str, float]:
         return evaluate_loss(
@@ -354,14 +373,19 @@ class _Runner:
         self.train_seconds = 0.0
 
     def _save(self, state: TrainerState) -> Path:
-        return save_checkpoint(
+        # metrics.jsonl reaches the disk first: the checkpoint vouches for its records.
+        self.logger.sync()
+        path = save_checkpoint(
             self.inputs.run_dir,
             state,
             self.accelerator.unwrap_model(self.model),
             self.optimizer,
             self.scheduler,
             keep=self.cfg.save_total_limit,
+            loop_state=self._loop_state(),
         )
+        self.last_save = time.monotonic()
+        return path
 
     def _diverged_message(self, step: int, loss: float) -> str:
         last = latest_checkpoint(self.inputs.run_dir)

@@ -63,7 +63,10 @@ class TrainingMethod(Protocol):
     Optional hooks (looked up with getattr): ``prepare_data((train_examples, train_items),
     (eval_examples, eval_items)) -> (train_items, eval_items, messages)``, called once by
     ``train.py`` after tokenisation; ``finish_metrics(record) -> record``, applied to every
-    logged record after the per-unit division (``engine/loop.py``).
+    logged record after the per-unit division (``engine/loop.py``); ``state_dict() -> dict``
+    and ``load_state_dict(dict)``, for a method that carries values from step to step (KTO's
+    last KL estimate): the dict (plain JSON values) is saved with every checkpoint and given
+    back on resume, so a resumed run computes exactly what an uninterrupted one would.
     """
 
     name: str

@@ -39,7 +39,7 @@ from tuneforge.errors import TuneforgeError
 from tuneforge.evaluate.report.build import build_report
 from tuneforge.evaluate.runner import write_eval
 from tuneforge.evaluate.steps import StageStep, evaluate_steps
-from tuneforge.io import read_input_file, write_dir_atomic, write_json_atomic
+from tuneforge.io import file_sha256, read_input_file, write_dir_atomic, write_json_atomic
 from tuneforge.models import is_adapter_folder, load_tokenizer, merged_model
 from tuneforge.run.pipeline_data import (
     TRAIN_DIR,
@@ -48,7 +48,7 @@ from tuneforge.run.pipeline_data import (
     reads,
     write_train_without,
 )
-from tuneforge.run.stage import file_sha256, train
+from tuneforge.run.stage import train
 from tuneforge.target import FINAL_DIR, tuned_system_prompt
 
 STATE_FILE = "pipeline.json"

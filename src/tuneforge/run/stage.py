@@ -7,11 +7,13 @@ checkpoints/, final/ and, for the automatic split, eval.jsonl.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import platform
+import re
+import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,10 +31,12 @@ from tuneforge.engine.logging import check_trackers
 from tuneforge.engine.loop import LoopInputs, LoopResult, WindowResult, run_loop
 from tuneforge.engine.precision import make_accelerator
 from tuneforge.engine.reference import build_reference
-from tuneforge.errors import DataError, TuneforgeError
-from tuneforge.io import write_dir_atomic, write_json_atomic, write_text_atomic
+from tuneforge.errors import DataError
+from tuneforge.io import file_sha256, write_dir_atomic, write_json_atomic, write_text_atomic
 from tuneforge.methods import build_method
 from tuneforge.models import attach_lora, base_model, load_model, load_tokenizer
+from tuneforge.run.lock import run_lock
+from tuneforge.run.resume import MANIFEST, plan_start
 from tuneforge.target import FINAL_DIR, RUN_CONFIG
 
 if TYPE_CHECKING:
@@ -46,19 +50,6 @@ class TrainOutcome:
     run_dir: Path
     result: LoopResult
     final_dir: Path | None
-
-
-def prepare_run_dir(run_dir: Path, *, resume: bool) -> None:
-    """Refuse to overwrite an earlier run silently; ``--resume`` needs a run to continue."""
-    has_content = run_dir.is_dir() and any(run_dir.iterdir())
-    if resume and not has_content:
-        raise TuneforgeError(f"{run_dir}: nothing to resume (the run directory is empty)")
-    if not resume and has_content:
-        raise TuneforgeError(
-            f"{run_dir} already holds a run; continue it with --resume, or choose another "
-            "directory with output=... (tuneforge never overwrites a run silently)"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
 
 
 def load_train_eval(cfg: TuneforgeConfig) -> tuple[list[Example], list[Example]]:
@@ -133,17 +124,6 @@ def save_final(run_dir: Path, model: Any, tokenizer: PreTrainedTokenizerBase) ->
     return target
 
 
-def file_sha256(path: str | None) -> str | None:
-    """SHA-256 of a data file, for the manifest (None for a missing or non-file source)."""
-    if path is None or not Path(path).is_file():
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _versions() -> dict[str, str]:
     """Versions of everything that changes results."""
     import accelerate
@@ -172,19 +152,53 @@ def write_manifest(run_dir: Path, cfg: TuneforgeConfig, extra: dict[str, Any]) -
         "command_line": sys.argv,
         **extra,
     }
-    write_json_atomic(run_dir / "manifest.json", manifest)
+    write_json_atomic(run_dir / MANIFEST, manifest)
+
+
+@contextlib.contextmanager
+def _run_folder(run_dir: Path) -> Iterator[None]:
+    """Create ``run_dir`` and hold its lock; a folder this call made is removed if left empty."""
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with run_lock(run_dir):
+            yield
+    finally:
+        if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+
+
+#: Temporary names of the atomic writes into a run folder (`tuneforge.io`): ``.NAME.<random>``.
+_LEFTOVER = re.compile(r"^\.(final|config\.yaml|manifest\.json|metrics\.jsonl|eval\.jsonl)\..+")
+_CHECKPOINT_LEFTOVER = re.compile(r"^\.step-\d+\..+")
+
+
+def remove_leftovers(run_dir: Path) -> None:
+    """Delete the half-written temporaries a killed run left (called under the run lock)."""
+    found = [p for p in run_dir.iterdir() if _LEFTOVER.match(p.name)]
+    checkpoints = run_dir / "checkpoints"
+    if checkpoints.is_dir():
+        found += [p for p in checkpoints.iterdir() if _CHECKPOINT_LEFTOVER.match(p.name)]
+    for path in found:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def train(
     cfg: TuneforgeConfig,
     *,
     resume: bool = False,
+    force_config: bool = False,
     model: PreTrainedModel | None = None,
     tokenizer: PreTrainedTokenizerBase | None = None,
     on_step: Callable[[int, WindowResult], None] | None = None,
 ) -> TrainOutcome:
     """Run one training stage; ``model``/``tokenizer`` override ``cfg.model`` (tests).
 
+    A folder holding an unfinished run with the same training config is continued (so is any
+    run with ``resume``); ``force_config`` continues one whose config differs (`run.resume`).
     ``on_step(step, window)`` is called after every optimizer step (progress hooks, tests).
     """
     started = time.monotonic()
@@ -199,71 +213,116 @@ def train(
     train_set = tokenize_split(train_examples, tokenizer, cfg, cfg.data.train)
     eval_set = tokenize_split(eval_examples, tokenizer, cfg, "the held-out split")
     prepare_method_data(method, (train_examples, train_set), (eval_examples, eval_set))
-    prepare_run_dir(run_dir, resume=resume)
-    write_text_atomic(run_dir / RUN_CONFIG, dump_config(cfg))
-    if cfg.data.eval is None:
-        write_text_atomic(run_dir / HELD_OUT_FILE, rows_to_jsonl(eval_examples))
-    model = prepare_model(cfg, model)
-    accelerator = make_accelerator(cfg.train, run_dir)
-    # Before the first update (and before a resumed run loads its checkpoint), so the
-    # reference is the model as it was before training.
-    reference = build_reference(
-        method,  # type: ignore[arg-type]  # only used when method.needs_reference
-        model,
-        train_items=train_set.items,
-        eval_items=eval_set.items,
-        batch_size=cfg.train.batch_size,
-        pad_token_id=tokenizer.pad_token_id,
-        accelerator=accelerator,
-        cache_dir=tuneforge_home() / "refcache",
-        log=print,
-        train_visited=items_read(
-            len(train_set.items),
-            cfg.train.batch_size,
-            cfg.train.grad_accum,
-            seed=cfg.train.seed,
-            epochs=cfg.train.epochs,
-            max_steps=cfg.train.max_steps,
-            num_processes=accelerator.num_processes,
-        ),
-    )
-    inputs = LoopInputs(
-        model=model,
-        method=method,
-        train_items=train_set.items,
-        eval_items=eval_set.items,
-        train=cfg.train,
-        lr=cfg.resolved_lr(),
-        run_dir=run_dir,
-        pad_token_id=tokenizer.pad_token_id,
-        resume=resume,
-        reference=reference.train,
-        eval_reference=reference.eval,
-        on_step=on_step,
-        tracker_config={"method": cfg.method, "model": cfg.model, "lr": cfg.resolved_lr()},
-    )
     counts = {
         "train_examples": len(train_set.items),
         "eval_examples": len(eval_set.items),
         "dropped_too_long": len(train_set.dropped) + len(eval_set.dropped),
         "truncated": train_set.truncated + eval_set.truncated,
     }
-    extra = {"counts": counts, "reference": reference.info}
-    write_manifest(run_dir, cfg, {**extra, "status": "running"})
-    result = run_loop(inputs, accelerator)
-    final_dir = None
-    if not result.interrupted:
-        final_dir = save_final(run_dir, accelerator.unwrap_model(model), tokenizer)
-    status = "interrupted" if result.interrupted else "finished"
-    write_manifest(
-        run_dir,
-        cfg,
-        {
-            **extra,
-            "status": status,
-            "global_step": result.state.global_step,
-            "wall_time_s": round(time.monotonic() - started, 2),
-            "precision": accelerator.mixed_precision,
-        },
-    )
-    return TrainOutcome(run_dir, result, final_dir)
+    with _run_folder(run_dir):
+        plan = plan_start(run_dir, cfg, resume=resume, force_config=force_config)
+        if plan.message:
+            print(plan.message)
+        if plan.forced:
+            print(f"--force-config: continuing with changed {'; '.join(plan.forced)}")
+        remove_leftovers(run_dir)
+        write_text_atomic(run_dir / RUN_CONFIG, dump_config(cfg))
+        if cfg.data.eval is None:
+            write_text_atomic(run_dir / HELD_OUT_FILE, rows_to_jsonl(eval_examples))
+        extra: dict[str, Any] = {"counts": counts}
+        if plan.forced:
+            extra["forced_config"] = plan.forced
+        # Written before the model loads: a start that fails from here on leaves an
+        # unfinished run, which the same command continues.
+        write_manifest(run_dir, cfg, {**extra, "status": "running"})
+        stage = _Stage(cfg, run_dir, method, tokenizer, train_set, eval_set, extra, started)
+        return stage.run(model, resume=plan.resume, on_step=on_step)
+
+
+@dataclass
+class _Stage:
+    """The part of a stage that runs under the run lock: model, reference, loop, final/."""
+
+    cfg: TuneforgeConfig
+    run_dir: Path
+    method: Any
+    tokenizer: PreTrainedTokenizerBase
+    train_set: TokenizedDataset
+    eval_set: TokenizedDataset
+    extra: dict[str, Any]
+    started: float
+
+    def run(
+        self,
+        model: PreTrainedModel | None,
+        *,
+        resume: bool,
+        on_step: Callable[[int, WindowResult], None] | None,
+    ) -> TrainOutcome:
+        """Train (continuing the folder's run with ``resume``) and write final/ and the manifest."""
+        cfg, run_dir, method, tokenizer = self.cfg, self.run_dir, self.method, self.tokenizer
+        train_set, eval_set = self.train_set, self.eval_set
+        model = prepare_model(cfg, model)
+        accelerator = make_accelerator(cfg.train, run_dir)
+        reference = self._reference(model, accelerator)
+        inputs = LoopInputs(
+            model=model,
+            method=method,
+            train_items=train_set.items,
+            eval_items=eval_set.items,
+            train=cfg.train,
+            lr=cfg.resolved_lr(),
+            run_dir=run_dir,
+            pad_token_id=tokenizer.pad_token_id,
+            resume=resume,
+            reference=reference.train,
+            eval_reference=reference.eval,
+            on_step=on_step,
+            tracker_config={"method": cfg.method, "model": cfg.model, "lr": cfg.resolved_lr()},
+        )
+        extra = {**self.extra, "reference": reference.info}
+        write_manifest(run_dir, cfg, {**extra, "status": "running"})
+        result = run_loop(inputs, accelerator)
+        final_dir = None
+        if not result.interrupted:
+            final_dir = save_final(run_dir, accelerator.unwrap_model(model), tokenizer)
+        status = "interrupted" if result.interrupted else "finished"
+        write_manifest(
+            run_dir,
+            cfg,
+            {
+                **extra,
+                "status": status,
+                "global_step": result.state.global_step,
+                "wall_time_s": round(time.monotonic() - self.started, 2),
+                "precision": accelerator.mixed_precision,
+            },
+        )
+        return TrainOutcome(run_dir, result, final_dir)
+
+    def _reference(self, model: Any, accelerator: Any) -> Any:
+        """The method's reference values, from the model as it is before any update.
+
+        Built before a resumed run loads its checkpoint, for the same reason.
+        """
+        cfg, train_set, eval_set = self.cfg, self.train_set, self.eval_set
+        return build_reference(
+            self.method,
+            model,
+            train_items=train_set.items,
+            eval_items=eval_set.items,
+            batch_size=cfg.train.batch_size,
+            pad_token_id=self.tokenizer.pad_token_id,
+            accelerator=accelerator,
+            cache_dir=tuneforge_home() / "refcache",
+            log=print,
+            train_visited=items_read(
+                len(train_set.items),
+                cfg.train.batch_size,
+                cfg.train.grad_accum,
+                seed=cfg.train.seed,
+                epochs=cfg.train.epochs,
+                max_steps=cfg.train.max_steps,
+                num_processes=accelerator.num_processes,
+            ),
+        )

@@ -87,6 +87,9 @@ class KTOSection(Section):
         return self.loss_type == "kto"
 
 
+#: `KTOMethod.state_dict` keys → the ``model.training`` flag their ``z`` belongs to.
+_MODES = {"last_kl_train": True, "last_kl_eval": False}
+
 #: Per-class sums emitted by `KTOMethod.step` → the count they are averaged over.
 _CLASS_MEANS = {
     "rewards/chosen": "count/chosen",
@@ -140,6 +143,14 @@ class KTOMethod:
         if self.desirable_weight == self.undesirable_weight:
             return 0.5 * self.desirable_weight
         return None
+
+    def state_dict(self) -> dict[str, float]:
+        """The last ``z`` of each mode, so a resumed run's lone-example batches reuse it."""
+        return {mode: self._last_kl[flag] for mode, flag in _MODES.items() if flag in self._last_kl}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        """Restore what `state_dict` returned (unknown keys are ignored)."""
+        self._last_kl = {flag: float(state[mode]) for mode, flag in _MODES.items() if mode in state}
 
     # ----------------------------------------------------------------------------------------
     # Data
