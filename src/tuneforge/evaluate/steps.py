@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from tuneforge.config import TuneforgeConfig
 from tuneforge.evaluate.metrics.tasks import VariantOutputs
+from tuneforge.evaluate.retrieval import RETRIEVAL_VARIANT
 from tuneforge.evaluate.runner import (
     EvalModels,
     EvalSetup,
     build_document,
     prepare_eval,
+    retrieval_for,
     run_variant,
 )
 from tuneforge.evaluate.variants import VariantSpec, variant_specs
@@ -74,11 +76,37 @@ def _canonical(value: Any) -> Any:
     return value.model_dump(mode="json") if hasattr(value, "model_dump") else str(value)
 
 
+#: The variants of the base model a pipeline shows before its stages (when ``eval.variants``
+#: does not name its own).
+BASE_STEPS = ("baseline", RETRIEVAL_VARIANT)
+
+
+def base_steps(cfg: TuneforgeConfig) -> list[str]:
+    """The base-model steps: ``baseline`` and ``baseline+retrieval``, or those of an explicit
+    ``eval.variants`` (the stages are the tuned steps, so ``tuned`` variants are not used)."""
+    named = cfg.eval.variants if "variants" in cfg.eval.model_fields_set else BASE_STEPS
+    return [name for name in named if name in BASE_STEPS]
+
+
+def _spec_payload(spec: VariantSpec, setup: EvalSetup) -> dict[str, Any]:
+    """What a variant shows the model, per held-out item (retrieved shots included)."""
+    shots: Any = spec.shots
+    if spec.retrieval is not None:
+        shots = [spec.shots_for(item.prompt) for item in setup.data.items]
+    return {
+        "name": spec.name,
+        "model": spec.model,
+        "system_prompt": spec.system_prompt,
+        "chat_template": spec.chat_template,
+        "shots": shots,
+    }
+
+
 def step_key(spec: VariantSpec, model_key: str, setup: EvalSetup, extra: dict[str, Any]) -> str:
     """The cache key of one step's outputs: everything they depend on, hashed."""
     payload = {
         "version": CACHE_VERSION,
-        "spec": asdict(spec),
+        "spec": _spec_payload(spec, setup),
         "model": model_key,
         "items": [asdict(item) for item in setup.data.items],
         "kind": str(setup.data.kind),
@@ -131,8 +159,12 @@ def evaluate_steps(
         f"tasks: {', '.join(setup.plan.tasks)}"
     )
     base = _BaseModel(base_model)
-    baselines = [s for s in variant_specs(cfg, setup.shots, list(cfg.eval.variants))]
-    baselines = [s for s in baselines if s.model == "base"]
+    names = base_steps(cfg)
+    retrieved = None
+    if RETRIEVAL_VARIANT in names:
+        models = EvalModels(tokenizer, base=base.get())
+        retrieved = retrieval_for(cfg, setup.data, models, setup.plan)
+    baselines = variant_specs(cfg, setup.shots, names, retrieved)
     stage_specs = [
         VariantSpec(step.name, "tuned", step.system_prompt, [], step.chat_template)
         for step in stages

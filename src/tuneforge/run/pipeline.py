@@ -26,7 +26,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from tuneforge.evaluate.runner import write_eval
 from tuneforge.evaluate.steps import StageStep, evaluate_steps
 from tuneforge.io import file_sha256, read_input_file, write_dir_atomic, write_json_atomic
 from tuneforge.models import is_adapter_folder, load_tokenizer, merged_model
+from tuneforge.run.pairs import PairsOptions, write_mistake_pairs
 from tuneforge.run.pipeline_data import (
     TRAIN_DIR,
     eval_kind_stage,
@@ -48,6 +49,7 @@ from tuneforge.run.pipeline_data import (
     reads,
     write_train_without,
 )
+from tuneforge.run.resume import TRAJECTORY_EXEMPT
 from tuneforge.run.stage import train
 from tuneforge.target import FINAL_DIR, tuned_system_prompt
 
@@ -119,14 +121,19 @@ def stage_hash(
     """The stage's config hash and its input hashes.
 
     Covers the resolved config except what the pipeline sets (``model``, ``output``, the data
-    paths) and the evaluation settings (they change no weights), plus the inputs' contents and
-    ``trained_from`` (the base model's name, or the previous stage's hash).
+    paths) and the keys that change no weights (`run.resume.TRAJECTORY_EXEMPT`: the evaluation
+    settings, logging and checkpoint intervals), plus the inputs' contents and ``trained_from``
+    (the base model's name, or the previous stage's hash).
     """
     config = cfg.resolved().model_dump(mode="json")
-    for key in ("model", "output", "eval"):
-        config.pop(key)
-    config["data"].pop("train")
-    config["data"].pop("eval")
+    # Keys that change no weights (where the run is written, how often it logs and saves,
+    # the evaluation settings: `TRAJECTORY_EXEMPT`) and the paths the pipeline sets.
+    for dotted in (*TRAJECTORY_EXEMPT, "model", "data.train", "data.eval"):
+        *parents, last = dotted.split(".")
+        section = config
+        for key in parents:
+            section = section.get(key, {})
+        section.pop(last, None)
     inputs = {"train": train_input, "eval": file_sha256(cfg.data.eval)}
     payload = {"version": HASH_VERSION, "config": config, "from": trained_from, "inputs": inputs}
     return _sha256_text(json.dumps(payload, sort_keys=True)), inputs
@@ -177,8 +184,6 @@ class _Runner:
 
     def save(self) -> None:
         """pipeline.json, atomically: called after every change of status."""
-        from dataclasses import asdict
-
         self.state["stages"] = [asdict(record) for record in self.records]
         write_json_atomic(self.output / STATE_FILE, self.state)
 
@@ -236,7 +241,14 @@ class _Runner:
         """The training data's hash: the file's, or for pairs what the pairs come from."""
         if stage.pairs_from is None:
             return file_sha256(cfg.data.train)
-        return "pairs:" + _sha256_text(f"v1:{self.hashes[stage.pairs_from]}")
+        options = asdict(self.pairs_options(stage))
+        source = {"from": self.hashes[stage.pairs_from], "options": options}
+        text = json.dumps(source, sort_keys=True, default=lambda v: v.model_dump(mode="json"))
+        return "pairs:" + _sha256_text(text)
+
+    def pairs_options(self, stage: PipelineStage) -> PairsOptions:
+        """How the pairs are made: the source stage's checks, prompt and template settings."""
+        return PairsOptions.from_config(self.configs[str(stage.pairs_from)])
 
     def stage(
         self, stage: PipelineStage, record: StageRecord, cfg: TuneforgeConfig, trained_from: str
@@ -276,16 +288,17 @@ class _Runner:
 
     def pairs(self, stage: PipelineStage, cfg: TuneforgeConfig) -> None:
         """Write the stage's pairs from the mistakes of its ``pairs_from`` stage's model."""
-        from tuneforge.run.pairs import PairsOptions, write_mistake_pairs
-
         source = self.configs[str(stage.pairs_from)]
         target = Path(cfg.data.train)
         target.parent.mkdir(parents=True, exist_ok=True)
         self.log(f"{stage.name}: pairs from the mistakes of {stage.pairs_from} → {target}")
         summary = write_mistake_pairs(
-            str(source.run_dir()), Path(source.data.train), target, options=PairsOptions()
+            str(source.run_dir()),
+            Path(source.data.train),
+            target,
+            options=self.pairs_options(stage),
         )
-        self.log(f"{stage.name}: {summary}")
+        self.log(f"{stage.name}: {summary.kept} pairs from {summary.rows} rows of {source.data.train}")
 
     def train(
         self,
