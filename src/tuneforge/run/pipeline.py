@@ -298,7 +298,8 @@ class _Runner:
             target,
             options=self.pairs_options(stage),
         )
-        self.log(f"{stage.name}: {summary.kept} pairs from {summary.rows} rows of {source.data.train}")
+        rows = f"{summary.rows} rows of {source.data.train}"
+        self.log(f"{stage.name}: {summary.kept} pairs from the mistakes on {rows}")
 
     def train(
         self,
