@@ -35,6 +35,7 @@ from tuneforge.config import TuneforgeConfig
 from tuneforge.config.pipeline import STAGES_DIR, Pipeline, PipelineStage
 from tuneforge.engine.checkpoint import latest_checkpoint
 from tuneforge.engine.loop import WindowResult
+from tuneforge.engine.stop import StoppedWithoutSaving
 from tuneforge.errors import TuneforgeError
 from tuneforge.evaluate.report.build import build_report
 from tuneforge.evaluate.runner import write_eval
@@ -317,8 +318,8 @@ class _Runner:
         started = time.monotonic()
         try:
             outcome = train(cfg, resume=resume, on_step=on_step)
-        except KeyboardInterrupt:
-            outcome = None
+        except (KeyboardInterrupt, StoppedWithoutSaving):
+            outcome = None  # stopped at once, unsaved: the run resumes from its last checkpoint
         except BaseException as exc:
             record.status, record.error = "failed", str(exc).splitlines()[0] if str(exc) else ""
             record.seconds = round(time.monotonic() - started, 2)
@@ -351,7 +352,8 @@ class _Runner:
                 **kind_cfg.model_dump(),
                 "model": self.pipe.config.model,
                 "data": {**kind_cfg.data.model_dump(), "eval": str(held_out)},
-                "eval": self.pipe.config.eval.model_dump(),
+                # Unset keys stay unset: an explicit eval.variants chooses the base steps.
+                "eval": self.pipe.config.eval.model_dump(exclude_unset=True),
             }
         )
         steps = [
