@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from tuneforge.config.diagnostics import validation_error
 from tuneforge.config.eval import EvalConfig
@@ -54,7 +54,15 @@ class PipelineConfig(Section):
     output: str | None = Field(None, description="Output folder; default runs/pipeline-<stem>.")
     data: PipelineData = Field(default_factory=PipelineData)
     eval: EvalConfig = Field(default_factory=EvalConfig)
-    stages: list[Any] = Field(min_length=1, description="The stages, trained in order.")
+    stages: list[Any] = Field(description="The stages, trained in order.")
+
+    @field_validator("stages")
+    @classmethod
+    def _some_stage(cls, value: list[Any]) -> list[Any]:
+        """A pipeline without stages would only measure the baseline: `tuneforge eval` does."""
+        if not value:
+            raise ValueError("list at least one stage (each with name, method and data)")
+        return value
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,11 @@ interrupted one resumes from its last checkpoint, and ``force`` reruns everythin
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +34,10 @@ from tuneforge.config.pipeline import STAGES_DIR, Pipeline, PipelineStage
 from tuneforge.engine.checkpoint import latest_checkpoint
 from tuneforge.engine.loop import WindowResult
 from tuneforge.engine.stop import StoppedWithoutSaving
-from tuneforge.errors import TuneforgeError
 from tuneforge.evaluate.report.build import build_report
 from tuneforge.evaluate.runner import write_eval
 from tuneforge.evaluate.steps import StageStep, evaluate_steps
-from tuneforge.io import file_sha256, read_input_file, write_dir_atomic, write_json_atomic
-from tuneforge.models import is_adapter_folder, load_tokenizer, merged_model
+from tuneforge.io import file_sha256, write_json_atomic
 from tuneforge.run.pairs import PairsOptions, write_mistake_pairs
 from tuneforge.run.pipeline_data import (
     TRAIN_DIR,
@@ -50,40 +46,22 @@ from tuneforge.run.pipeline_data import (
     reads,
     write_train_without,
 )
-from tuneforge.run.resume import TRAJECTORY_EXEMPT
+from tuneforge.run.pipeline_state import (
+    MERGED_DIR,
+    STATE_FILE,
+    StageRecord,
+    now,
+    read_state,
+    sha256_text,
+    stage_hash,
+    write_merged,
+)
 from tuneforge.run.stage import train
 from tuneforge.target import FINAL_DIR, tuned_system_prompt
 
-STATE_FILE = "pipeline.json"
-MERGED_DIR = "merged"
 CACHE_DIR = "eval-cache"
-#: Bumped when what a hash covers changes, so old pipeline folders retrain rather than mix.
-HASH_VERSION = 1
 Log = Callable[[str], None]
 StepHook = Callable[[str, int, WindowResult], None]
-
-
-@dataclass
-class StageRecord:
-    """A stage's line in pipeline.json."""
-
-    name: str
-    method: str
-    status: str = "pending"
-    """pending, running, finished, skipped, interrupted or failed."""
-    config_hash: str | None = None
-    input_hashes: dict[str, str | None] = field(default_factory=dict)
-    trained_from: str | None = None
-    run_dir: str | None = None
-    model_dir: str | None = None
-    started: str | None = None
-    finished: str | None = None
-    seconds: float | None = None
-    """Wall time of this invocation's work on the stage (0 when skipped)."""
-    train_seconds: float | None = None
-    """Wall time spent training the stage, summed over the attempts a resume continued."""
-    global_step: int | None = None
-    error: str | None = None
 
 
 @dataclass
@@ -96,67 +74,6 @@ class PipelineOutcome:
     eval_path: Path | None = None
     report_path: Path | None = None
     document: dict[str, Any] | None = None
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def read_state(output: Path) -> dict[str, Any]:
-    """The previous pipeline.json (empty when there is none, or it cannot be read)."""
-    path = output / STATE_FILE
-    try:
-        state = json.loads(read_input_file(path, what=STATE_FILE, default_mb=16))
-    except (OSError, ValueError, TuneforgeError):
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
-def stage_hash(
-    cfg: TuneforgeConfig, trained_from: str, train_input: str | None
-) -> tuple[str, dict[str, str | None]]:
-    """The stage's config hash and its input hashes.
-
-    Covers the resolved config except what the pipeline sets (``model``, ``output``, the data
-    paths) and the keys that change no weights (`run.resume.TRAJECTORY_EXEMPT`: the evaluation
-    settings, logging and checkpoint intervals), plus the inputs' contents and ``trained_from``
-    (the base model's name, or the previous stage's hash).
-    """
-    config = cfg.resolved().model_dump(mode="json")
-    # Keys that change no weights (where the run is written, how often it logs and saves,
-    # the evaluation settings: `TRAJECTORY_EXEMPT`) and the paths the pipeline sets.
-    for dotted in (*TRAJECTORY_EXEMPT, "model", "data.train", "data.eval"):
-        *parents, last = dotted.split(".")
-        section = config
-        for key in parents:
-            section = section.get(key, {})
-        section.pop(last, None)
-    inputs = {"train": train_input, "eval": file_sha256(cfg.data.eval)}
-    payload = {"version": HASH_VERSION, "config": config, "from": trained_from, "inputs": inputs}
-    return _sha256_text(json.dumps(payload, sort_keys=True)), inputs
-
-
-def write_merged(final_dir: Path, base_name: str, target: Path) -> Path:
-    """The stage's trained model as one plain folder (adapter merged), written atomically.
-
-    A full fine-tune's ``final/`` already is one: it is used as it is.
-    """
-    if not is_adapter_folder(final_dir):
-        return final_dir
-    model = merged_model(final_dir, base_name)
-    has_tokenizer = (final_dir / "tokenizer_config.json").is_file()
-    tokenizer = load_tokenizer(str(final_dir) if has_tokenizer else base_name)
-
-    def fill(folder: Path) -> None:
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-
-    write_dir_atomic(target, fill)
-    return target
 
 
 class _Runner:
@@ -174,7 +91,7 @@ class _Runner:
             "pipeline": str(pipe.source),
             "model": pipe.config.model,
             "status": "running",
-            "started": _now(),
+            "started": now(),
             "finished": None,
             "held_out": None,
             "stages": [],
@@ -245,7 +162,7 @@ class _Runner:
         options = asdict(self.pairs_options(stage))
         source = {"from": self.hashes[stage.pairs_from], "options": options}
         text = json.dumps(source, sort_keys=True, default=lambda v: v.model_dump(mode="json"))
-        return "pairs:" + _sha256_text(text)
+        return "pairs:" + sha256_text(text)
 
     def pairs_options(self, stage: PipelineStage) -> PairsOptions:
         """How the pairs are made: the source stage's checks, prompt and template settings."""
@@ -311,7 +228,7 @@ class _Runner:
         resume: bool,
         earlier: float,
     ) -> bool:
-        record.status, record.started, record.error = "running", _now(), None
+        record.status, record.started, record.error = "running", now(), None
         self.save()
         hook = self.on_step
         on_step = (lambda step, window: hook(stage.name, step, window)) if hook else None
@@ -334,7 +251,7 @@ class _Runner:
             return False
         record.global_step = outcome.result.state.global_step
         folder = write_merged(Path(str(outcome.final_dir)), cfg.model, cfg.run_dir() / MERGED_DIR)
-        record.model_dir, record.status, record.finished = str(folder), "finished", _now()
+        record.model_dir, record.status, record.finished = str(folder), "finished", now()
         record.seconds = round(time.monotonic() - started, 2)
         self.log(f"{stage.name}: finished in {record.train_seconds:.0f} s; model {folder}")
         self.save()
@@ -392,7 +309,7 @@ class _Runner:
                 for name, v in document["variants"].items()
             },
         }
-        self.state["status"], self.state["finished"] = "finished", _now()
+        self.state["status"], self.state["finished"] = "finished", now()
         self.save()
         return PipelineOutcome(self.output, self.records, False, eval_path, report, document)
 
