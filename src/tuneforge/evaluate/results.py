@@ -9,15 +9,20 @@ Layout (``schema_version`` 1; README "eval.json" documents every key)::
                        cost_per_1000_requests, saving_per_1000_requests, prompt_token_reduction,
                        seconds, retrieval (baseline+retrieval only: method, k, indexed_examples,
                        excluded_duplicates, shots_per_request, requests_with_dropped_shots,
-                       dropped_shots, sources)}},
+                       dropped_shots, sources);
+                       a pipeline's (`evaluate.steps`) also: stage, method, train_seconds,
+                       model_folder, run_dir, previous, cached}},
      tasks: {TASK: {title, headline_metric, metrics: {KEY: {label, higher_is_better, unit}},
                     info, variants: {NAME: {metrics: {KEY: value}, ...details}},
                     comparisons: {NAME: {KEY: {baseline, value, difference, ci_low, ci_high,
                                                verdict}}},
-                    verdict: {NAME: verdict}, summary}},
+                    verdict: {NAME: verdict}, summary,
+                    previous (a pipeline's): {NAME: {against, metrics: {KEY: {baseline, value,
+                                               difference, ci_low, ci_high, verdict}}}}}},
      verdict: {variant, tasks: {TASK: verdict}, sentences: [...], cost},
      examples: [{index, prompt, reference, rejected, outputs: {NAME: text},
-                 scores: {TASK: {NAME: value}}}]}
+                 scores: {TASK: {NAME: value}}}],
+     steps (a pipeline's): [{name, stage, method, train_seconds, previous, run_dir}]}
 """
 
 from __future__ import annotations
