@@ -115,3 +115,14 @@ def test_errors_name_the_stage_and_key_path(tmp_path: Path) -> None:
     assert _error(_write(tmp_path, [])) == [
         f"{source}: stages: list at least one stage (each with name, method and data)"
     ]
+
+
+def test_run_command_reports_config_errors_with_exit_2(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tuneforge.cli import app
+
+    path = _write(tmp_path, [SFT, {**DPO, "train": {"lrr": 1}}])
+    result = CliRunner().invoke(app, ["run", str(path), "--force"])
+    assert result.exit_code == 2
+    assert f"error: {path}: stages[1].train.lrr: unknown key; did you mean 'lr'?" in result.output
