@@ -5,13 +5,15 @@ for every held-out request the ``eval.retrieval_k`` train examples whose request
 similar to it, as earlier chat turns. Fine-tuning has to beat this, not only a fixed few-shot.
 
 Similarity is BM25 (Robertson et al., "Okapi at TREC-3", 1994; Lucene's variant, k1=1.5,
-b=0.75, as `bm25s` computes it) over the request's lower-cased words, English stopwords left
-out. Only the request is indexed (a string prompt, or the text of its user turns), never the
-answer: at inference time the answer is what is unknown.
+b=0.75, as `bm25s` computes it) over the request's lower-cased words, Lucene's 33 English
+stopwords left out. Only the request is indexed (a string prompt, or the text of its user
+turns), never the answer: at inference time the answer is what is unknown.
 
-The shots run from least to most similar, so the closest example sits right before the question,
-where a model attends most (Liu et al., 2022, "What Makes Good In-Context Examples for GPT-3?",
-found this order at least as good as the reverse). Ties keep file order.
+The shots run from least to most similar, so the closest example sits right before the question:
+models lean towards the answers nearest the end of a prompt (the recency bias of Zhao et al.,
+2021, "Calibrate Before Use"), so that place goes to the most relevant example, as in the
+"reversed" order of Liu et al., 2022 ("What Makes Good In-Context Examples for GPT-3?").
+Ties keep file order.
 
 No leakage: only train records are indexed, and a train record whose request is, up to case and
 spacing, the request of a held-out example is left out too, so a duplicated row cannot hand the

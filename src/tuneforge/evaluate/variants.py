@@ -121,15 +121,17 @@ def retrieval_shots(
     With a ``limit`` (prompt tokens the model can take, less the room its answer needs), the
     least similar shots are dropped until the baseline-rendered prompt fits.
     """
+    if limit is None:
+        return RetrievedShots(index, cfg.eval.retrieval_k)
+    room = limit
     render = RenderSettings(
         chat_template=cfg.data.chat_template, system_prompt=baseline_system_prompt(cfg)
     )
 
     def fits(prompt: Text, shots: list[tuple[Text, str]]) -> bool:
-        assert limit is not None
-        return len(prompt_ids(with_shots(prompt, shots), tokenizer, render)) <= limit
+        return len(prompt_ids(with_shots(prompt, shots), tokenizer, render)) <= room
 
-    return RetrievedShots(index, cfg.eval.retrieval_k, fits if limit is not None else None)
+    return RetrievedShots(index, cfg.eval.retrieval_k, fits)
 
 
 def with_shots(prompt: Text, shots: list[tuple[Text, str]]) -> Text:
