@@ -61,12 +61,13 @@ def held_out_advice(n: int) -> str:
     """Whether ``n`` held-out rows are enough for the report's intervals to mean something."""
     if n < 1:
         return (
-            "There is no held-out set, so nothing can be measured: keep some rows aside "
-            "(data.eval, or data.eval_split above 0)."
+            "No row would be held out, so nothing can be measured: give a held-out file "
+            "(data.eval), or more rows and a data.eval_split above 0 to split from."
         )
     points = interval_points(n)
+    rows = "row" if n == 1 else "rows"
     said = (
-        f"With {n} held-out rows, a difference smaller than ±{points:.0f} points cannot be "
+        f"With {n} held-out {rows}, a difference smaller than ±{points:.0f} points cannot be "
         "told from noise"
     )
     if n < ENOUGH_HELD_OUT:

@@ -185,11 +185,16 @@ class PairsSummary:
         kept = ", ".join(f"{n} {r}" for r, n in self.kept_by.items() if n) or "none"
         dropped = ", ".join(f"{n} {r}" for r, n in self.dropped_by.items() if n) or "none"
         return [
-            f"Wrote {self.kept} pairs from {self.rows} rows to {self.out}",
+            f"Wrote {_count(self.kept, 'pair')} from {_count(self.rows, 'row')} to {self.out}",
             f"  kept: {kept}",
             f"  dropped: {dropped}",
             f"  details: {self.summary_file}",
         ]
+
+
+def _count(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless n is 1."""
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 @dataclass(frozen=True)

@@ -55,9 +55,10 @@ def test_held_out_advice() -> None:
         "With 400 held-out rows, a difference smaller than ±5 points cannot be told from "
         "noise; that is enough to see the differences that matter."
     )
+    assert held_out_advice(1).startswith("With 1 held-out row, a difference smaller than ±98 ")
     assert held_out_advice(0) == (
-        "There is no held-out set, so nothing can be measured: keep some rows aside "
-        "(data.eval, or data.eval_split above 0)."
+        "No row would be held out, so nothing can be measured: give a held-out file "
+        "(data.eval), or more rows and a data.eval_split above 0 to split from."
     )
 
 

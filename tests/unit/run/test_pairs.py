@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from typer.testing import CliRunner
 
 from helpers import talkative_tiny_model, write_jsonl
-from tuneforge.cli import pairs_command
+from tuneforge.cli import app, pairs_command
 from tuneforge.config import CheckRule
 from tuneforge.data.render import RenderSettings
 from tuneforge.data.types import Text
@@ -25,7 +27,7 @@ from tuneforge.run.pairs import (
     summary_path,
     write_mistake_pairs,
 )
-from tuneforge.target import Target
+from tuneforge.target import Target, load_target
 
 STEPS = 5
 CONVERSATION = [
@@ -219,7 +221,7 @@ def test_cli_prints_counts_and_exit_codes(
     code = pairs_command(str(base_dir), data, out, min_chrf=100.0, max_new_tokens=3)
     printed = capsys.readouterr().out
     assert code == 0
-    assert f"Wrote 1 pairs from 1 rows to {out}" in printed
+    assert f"Wrote 1 pair from 1 row to {out}" in printed
     assert "  kept: 1 below_chrf" in printed
     assert len(_read(out)) == 1
 
@@ -253,3 +255,31 @@ def test_bad_data_and_options_exit_2_naming_file_and_line(
     assert "--min-chrf must be in [0, 100], got 101.0" in capsys.readouterr().err
     assert pairs_command(str(tmp_path / "nowhere"), good, out) == 2
     assert "no such file or folder; expected a run directory" in capsys.readouterr().err
+
+
+def test_a_run_directory_brings_its_checks_and_prompt(
+    target: Target, base_dir: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    train = write_jsonl(tmp_path / "sft.jsonl", SFT_ROWS)
+    config = {
+        "method": "sft",
+        "model": str(base_dir),
+        "output": str(run),
+        "data": {"train": str(train), "system_prompt": "Answer briefly."},
+        "eval": {"checks": [{"name": "short", "max_words": 40}]},
+    }
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    target.model.save_pretrained(run / "final")  # a full fine-tuning run's final model
+    out = tmp_path / "pairs.jsonl"
+    args = ["pairs", str(run), "--data", str(train), "--out", str(out), "--min-chrf", "100"]
+    result = CliRunner().invoke(app, [*args, "--max-new-tokens", str(STEPS)])
+    assert result.exit_code == 0, result.output
+    assert "Wrote 3 pairs from 3 rows" in result.output
+    # The run's own system prompt (its data.system_prompt) renders the prompts.
+    loaded = load_target(run)
+    assert loaded.system_prompt == "Answer briefly."
+    prompts = ["Hi", CONVERSATION[:3], "Where is my parcel?"]
+    assert [row["rejected"] for row in _read(out)] == [_greedy_reply(loaded, p) for p in prompts]
+    assert json.loads(summary_path(out).read_text(encoding="utf-8"))["checks"] == ["short"]

@@ -203,7 +203,7 @@ def test_config_supplies_columns_template_threshold_model_and_length(
     assert document["summary"]["tokens"]["max_length"] == 30
     # data.eval_split 0: nothing would be held out, and the advice says so.
     assert document["summary"]["advice"]["held_out_rows"] == 0
-    assert document["summary"]["advice"]["held_out"].startswith("There is no held-out set")
+    assert document["summary"]["advice"]["held_out"].startswith("No row would be held out")
     # Explicit arguments win over the config.
     check_command(
         path,
