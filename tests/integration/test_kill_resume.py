@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
@@ -127,6 +128,7 @@ def assert_same_weights(first: dict[str, torch.Tensor], second: dict[str, torch.
         assert torch.equal(first[name], second[name]), name
 
 
+@pytest.mark.slow  # five real training processes: about 40 s
 def test_sigkill_at_random_moments_then_rerun_gives_the_uninterrupted_result(
     tmp_path: Path, base_dir: Path
 ) -> None:

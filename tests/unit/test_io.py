@@ -145,3 +145,76 @@ def test_jsonl_round_trip_and_invalid_lines(tmp_path: Path) -> None:
     with pytest.raises(json.JSONDecodeError):
         read_jsonl(path)
     assert read_jsonl(path, skip_invalid=True) == records  # blank and cut-off lines skipped
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_new_files_and_folders_follow_the_umask(tmp_path: Path, umask: int) -> None:
+    previous = os.umask(umask)
+    try:
+        assert io_module.current_umask() == umask
+        write_text_atomic(tmp_path / "config.yaml", "a: 1\n")
+        write_dir_atomic(tmp_path / "final", lambda folder: (folder / "w").write_text("x"))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "config.yaml").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "final").stat().st_mode) == 0o777 & ~umask
+
+
+def test_a_replaced_folder_is_swapped_in_one_step_never_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "final"
+    write_dir_atomic(target, lambda folder: (folder / "old.bin").write_text("old"))
+    renamed: list[str] = []
+    real_rename = Path.rename
+
+    def rename(self: Path, to: Path) -> Path:
+        renamed.append(self.name)
+        assert self != target, "the old folder was moved away: final/ would be missing"
+        return real_rename(self, to)
+
+    def fill(folder: Path) -> None:
+        assert sorted(os.listdir(target)) == ["old.bin"]  # the old folder is in place meanwhile
+        (folder / "new.bin").write_text("new")
+
+    monkeypatch.setattr(Path, "rename", rename)
+    write_dir_atomic(target, fill)
+    assert sorted(os.listdir(target)) == ["new.bin"]
+    assert renamed == [] and leftovers(tmp_path, {"final"}) == []
+
+
+def test_folders_are_replaced_by_two_renames_where_swapping_is_unsupported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "final"
+    write_dir_atomic(target, lambda folder: (folder / "old.bin").write_text("old"))
+    monkeypatch.setattr(io_module, "exchange_paths", lambda first, second: False)
+    write_dir_atomic(target, lambda folder: (folder / "new.bin").write_text("new"))
+    assert sorted(os.listdir(target)) == ["new.bin"]
+    assert leftovers(tmp_path, {"final"}) == []
+
+
+def test_exchange_paths_swaps_two_folders(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "one").write_text("1")
+    (tmp_path / "b").mkdir()
+    if not io_module.exchange_paths(tmp_path / "a", tmp_path / "b"):
+        pytest.skip("this system or file system cannot swap paths")
+    assert os.listdir(tmp_path / "b") == ["one"] and os.listdir(tmp_path / "a") == []
+
+
+def test_append_line_reaches_the_file_before_it_is_closed(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    with path.open("a", encoding="utf-8") as stream:
+        io_module.append_line(stream, '{"step": 1}')
+        assert read_jsonl(path) == [{"step": 1}]  # another reader sees it at once
+        io_module.append_line(stream, '{"step": 2}\n')
+    assert path.read_text() == '{"step": 1}\n{"step": 2}\n'
+
+
+def test_file_sha256(tmp_path: Path) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"abc")
+    expected = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert io_module.file_sha256(path) == expected
+    assert io_module.file_sha256(tmp_path) is None and io_module.file_sha256(None) is None

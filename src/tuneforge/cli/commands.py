@@ -101,6 +101,13 @@ def train_command(
                 file=sys.stderr,
             )
             return EXIT_SIGNAL_BASE + stop.signum
+        except KeyboardInterrupt:  # Ctrl-C outside the training steps (setup, final save)
+            print(
+                "Interrupted outside the training steps; run the same command again to "
+                "continue from the last checkpoint.",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
         if outcome.result.interrupted:
             signum = outcome.result.stop_signal
             return EXIT_INTERRUPTED if signum is None else EXIT_SIGNAL_BASE + signum

@@ -91,7 +91,12 @@ def save_checkpoint(
     write_dir_atomic(target, fill)
     if keep is not None:
         for old in list_checkpoints(run_dir)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+            # Renamed first, so a crash during the deletion never leaves a partial folder
+            # that still looks like a checkpoint (a dot name is a leftover, cleaned later).
+            doomed = old.with_name(f".{old.name}.pruned")
+            shutil.rmtree(doomed, ignore_errors=True)
+            old.rename(doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
     return target
 
 

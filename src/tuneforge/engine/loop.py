@@ -396,6 +396,7 @@ class _Runner:
         )
         return (
             f"training stopped: the loss became {loss} at step {step}; {kept}. "
-            "Lower train.lr or check the data for broken examples, then run again "
-            "(with --resume to continue from the checkpoint)."
+            "Lower train.lr or check the data for broken examples, then continue from "
+            "the checkpoint with --resume --force-config (the changed settings alter the "
+            "run), or start over with another output=..."
         )

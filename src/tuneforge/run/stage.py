@@ -8,6 +8,7 @@ checkpoints/, final/ and, for the automatic split, eval.jsonl.
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import re
 import shutil
@@ -156,12 +157,15 @@ def write_manifest(run_dir: Path, cfg: TuneforgeConfig, extra: dict[str, Any]) -
 
 
 @contextlib.contextmanager
-def _run_folder(run_dir: Path) -> Iterator[None]:
-    """Create ``run_dir`` and hold its lock; a folder this call made is removed if left empty."""
+def _run_folder(run_dir: Path, *, main: bool) -> Iterator[None]:
+    """Create ``run_dir`` and hold its lock; a folder this call made is removed if left empty.
+
+    Only the ``main`` process of a distributed launch takes the lock (the others share it).
+    """
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with run_lock(run_dir):
+        with run_lock(run_dir) if main else contextlib.nullcontext():
             yield
     finally:
         if created and run_dir.is_dir() and not any(run_dir.iterdir()):
@@ -219,13 +223,16 @@ def train(
         "dropped_too_long": len(train_set.dropped) + len(eval_set.dropped),
         "truncated": train_set.truncated + eval_set.truncated,
     }
-    with _run_folder(run_dir):
+    # The global rank a launcher (torchrun, accelerate launch) gives; 0 for a single process.
+    main = int(os.environ.get("RANK", "0")) == 0
+    with _run_folder(run_dir, main=main):
         plan = plan_start(run_dir, cfg, resume=resume, force_config=force_config)
         if plan.message:
             print(plan.message)
         if plan.forced:
             print(f"--force-config: continuing with changed {'; '.join(plan.forced)}")
-        remove_leftovers(run_dir)
+        if main:
+            remove_leftovers(run_dir)
         write_text_atomic(run_dir / RUN_CONFIG, dump_config(cfg))
         if cfg.data.eval is None:
             write_text_atomic(run_dir / HELD_OUT_FILE, rows_to_jsonl(eval_examples))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from accelerate import Accelerator
@@ -259,3 +261,14 @@ def test_packed_forward_equals_the_padded_one(tiny_model: PreTrainedModel) -> No
         grads.append([p.grad.clone() for p in policy.parameters() if p.grad is not None])
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_kto_state_dict_carries_the_last_kl_of_each_mode() -> None:
+    method = KTOMethod(KTOSection(), max_length=64, uses_lora=True)
+    assert method.state_dict() == {}
+    method._last_kl = {True: 0.25, False: 0.125}
+    state = method.state_dict()
+    assert state == {"last_kl_train": 0.25, "last_kl_eval": 0.125}
+    fresh = KTOMethod(KTOSection(), max_length=64, uses_lora=True)
+    fresh.load_state_dict(json.loads(json.dumps(state)))  # what a checkpoint stores
+    assert fresh._last_kl == {True: 0.25, False: 0.125}
