@@ -59,7 +59,7 @@ __all__ = [
 LOSS_TYPES = ("sigmoid", "ipo", "hinge", "robust")
 
 #: Default α of the NLL term on the chosen reply (the README's measurements chose it).
-NLL_WEIGHT = 0.0
+NLL_WEIGHT = 1.0
 
 
 class DPOSection(Section):
@@ -208,7 +208,10 @@ class DPOMethod:
         #: Reference log-probs computed once before training (and cached) rather than per step.
         self.precompute_reference = section.precompute_ref
         #: The loss while the policy equals the reference; the watchdog warns if it stays there.
-        self.stuck_loss = initial_loss(section.loss_type, section.beta)
+        #: With the NLL term the loss has no such fixed value (it moves with each batch's NLL).
+        self.stuck_loss = (
+            initial_loss(section.loss_type, section.beta) if section.nll_weight == 0 else None
+        )
 
     def collate(self, items: Sequence[Tokenized], pad_token_id: int) -> Batch:
         """Chosen rows then rejected rows, right padded (see `collate_pairs`)."""

@@ -74,7 +74,7 @@ __all__ = [
 
 
 #: Default α of the NLL term on the desirable replies (the README's measurements chose it).
-NLL_WEIGHT = 0.0
+NLL_WEIGHT = 1.0
 
 
 class KTOSection(Section):
@@ -167,8 +167,11 @@ class KTOMethod:
 
     @property
     def stuck_loss(self) -> float | None:
-        """The loss while the policy equals the reference: λ/2 when λ_D = λ_U, else unknown."""
-        if self.desirable_weight == self.undesirable_weight:
+        """The loss while the policy equals the reference: λ/2 when λ_D = λ_U, else unknown.
+
+        Unknown too with ``kto.nll_weight`` > 0: the NLL term moves with each batch.
+        """
+        if self.desirable_weight == self.undesirable_weight and self.section.nll_weight == 0:
             return 0.5 * self.desirable_weight
         return None
 
