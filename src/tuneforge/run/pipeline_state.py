@@ -73,13 +73,15 @@ def stage_hash(
 
     Covers the resolved config except what the pipeline sets (``model``, ``output``, the data
     paths) and the keys that change no weights (`run.resume.TRAJECTORY_EXEMPT`: the evaluation
-    settings, logging and checkpoint intervals), plus the inputs' contents and ``trained_from``
+    settings, logging and checkpoint intervals; the other methods' sections), plus the inputs' contents and ``trained_from``
     (the base model's name, or the previous stage's hash).
     """
     config = cfg.resolved().model_dump(mode="json")
     # Keys that change no weights (where the run is written, how often it logs and saves,
     # the evaluation settings: `TRAJECTORY_EXEMPT`) and the paths the pipeline sets.
-    for dotted in (*TRAJECTORY_EXEMPT, "model", "data.train", "data.eval"):
+    # The other methods' sections are ignored by this stage: a new default there is no change.
+    others = [name for name in cfg.registry if name != cfg.method]
+    for dotted in (*TRAJECTORY_EXEMPT, *others, "model", "data.train", "data.eval"):
         *parents, last = dotted.split(".")
         section = config
         for key in parents:
