@@ -73,8 +73,8 @@ def stage_hash(
 
     Covers the resolved config except what the pipeline sets (``model``, ``output``, the data
     paths) and the keys that change no weights (`run.resume.TRAJECTORY_EXEMPT`: the evaluation
-    settings, logging and checkpoint intervals; the other methods' sections), plus the inputs' contents and ``trained_from``
-    (the base model's name, or the previous stage's hash).
+    settings, logging and checkpoint intervals; the other methods' sections), plus the inputs'
+    contents and ``trained_from`` (the base model's name, or the previous stage's hash).
     """
     config = cfg.resolved().model_dump(mode="json")
     # Keys that change no weights (where the run is written, how often it logs and saves,
