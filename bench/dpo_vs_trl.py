@@ -19,6 +19,8 @@ Identical inputs, checked rather than assumed:
   chat template to text and appends EOS after the template's trailing newline, so it is given
   tuneforge's ids instead (``tokenize_row`` replaced), as ``--trl-data ids`` does for DPO.
 * ORPO's NLL covers the prompt tokens in TRL; tuneforge runs with ``nll_on_prompt: true``.
+* DPO runs tuneforge's default ``dpo.nll_weight`` α; TRL gets the same loss as
+  ``loss_type=["sigmoid", "sft"]``, ``loss_weights=[1, α]`` (plain sigmoid when α is 0).
 
 Reference log-probs (DPO): ``--ref default`` runs each product's default (tuneforge precomputes
 them once before training and caches them; TRL computes them at every step);
@@ -57,6 +59,17 @@ class Settings(common.PreferenceSettings):
 
     method: str = "dpo"  # or "orpo"
     trl_data: str = "chat"  # DPO only: "ids" gives TRL tuneforge's token ids
+    #: DPO only: ``dpo.nll_weight`` α (None: tuneforge's default), given to TRL as the weight
+    #: of its ``sft`` loss type (``loss_type=["sigmoid", "sft"]``): both optimise one loss.
+    nll_weight: float | None = None
+
+    def dpo_nll_weight(self) -> float:
+        """α as both sides run it (imported in the children only: the parent stays light)."""
+        if self.nll_weight is not None:
+            return self.nll_weight
+        from tuneforge.methods.dpo import NLL_WEIGHT
+
+        return NLL_WEIGHT
 
 
 # ------------------------------------------------------------------------------------------
@@ -102,12 +115,20 @@ def announcement(settings: Settings, prepared: dict[str, Any]) -> str:
 # ------------------------------------------------------------------------------------------
 
 
+def trl_dpo_losses(nll_weight: float) -> dict[str, Any]:
+    """TRL 1.16's DPOConfig arguments for DPO + α·NLL(chosen): ``dpo.nll_weight`` α (RPO)."""
+    if nll_weight == 0:
+        return {"loss_type": ["sigmoid"]}
+    return {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, nll_weight]}
+
+
 def run_ours(settings: Settings, workdir: Path, run_dir: Path) -> dict[str, Any]:
     """tuneforge's side: ``tuneforge.train.train`` with the bench settings."""
     start = training.begin_side(settings)
     section: dict[str, Any] = {"beta": settings.beta}
     if settings.method == "dpo":
         section["precompute_ref"] = settings.precompute("ours")
+        section["nll_weight"] = settings.dpo_nll_weight()
     else:
         section["nll_on_prompt"] = True  # as TRL computes the NLL
     cfg = training.tuneforge_config(
@@ -191,6 +212,7 @@ def run_trl(settings: Settings, workdir: Path, run_dir: Path) -> dict[str, Any]:
             run_dir,
             beta=settings.beta,
             precompute_ref_log_probs=settings.precompute("trl"),
+            **trl_dpo_losses(settings.dpo_nll_weight()),
         )
     else:
         from trl.experimental.orpo import ORPOConfig

@@ -118,7 +118,11 @@ def run_ours(settings: Settings, workdir: Path, run_dir: Path) -> dict[str, Any]
         method="kto",
         run_dir=run_dir,
         train_file=workdir / "ours.jsonl",
-        section={"beta": settings.beta, "precompute_ref": settings.precompute("ours")},
+        section={
+            "beta": settings.beta,
+            "precompute_ref": settings.precompute("ours"),
+            "nll_weight": 0.0,  # TRL's KTOTrainer has no NLL term
+        },
     )
     timing = training.time_reference_pass()
     run = training.train_tuneforge(cfg)

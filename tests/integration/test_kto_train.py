@@ -47,8 +47,10 @@ def ratings(tmp_path: Path) -> Path:
 
 
 def config(tmp_path: Path, data: Path, **sections: Any) -> Any:
+    """KTO alone (``kto.nll_weight: 0``) unless the ``kto`` section says otherwise."""
     train_settings = {"precision": "fp32", "logging_steps": 1, "batch_size": 4, "lr": 1e-2}
     train_settings.update(sections.pop("train", {}))
+    sections["kto"] = {"nll_weight": 0.0, **sections.get("kto", {})}
     return parse_config(
         {
             "method": "kto",
@@ -93,6 +95,18 @@ def test_kto_trains_logs_its_metrics_and_handles_a_lone_last_example(
         for r in logged
         if "rewards/margins" in r
     )
+
+
+def test_the_default_nll_term_adds_the_desirable_replies_nll_to_the_first_loss(
+    tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase
+) -> None:
+    """Default ``kto.nll_weight`` 1: step 1 (policy = reference) is 1/2 + 1 · NLL(desirable)."""
+    cfg = config(tmp_path, ratings(tmp_path), kto={"nll_weight": 1.0}, train={"max_steps": 1})
+    assert parse_config({"method": "kto", "data": {"train": "x.jsonl"}}).kto.nll_weight == 1.0
+    outcome = run(cfg, embedded_tokenizer)
+    (first,) = records(outcome.run_dir)
+    assert first["nll_chosen"] > 1.0  # a random tiny model finds the replies unlikely
+    assert first["loss"] == pytest.approx(0.5 + first["nll_chosen"], abs=1e-5)
 
 
 def test_balance_warning_is_printed_at_train_start(

@@ -61,7 +61,7 @@ def ours(
         for i, (p, c, d) in enumerate(ROWS)
     ]
     items = tokenize_examples(examples, tokenizer, TokenizeSettings(max_length=512)).items
-    kto = KTOMethod(KTOSection(beta=BETA), max_length=512, uses_lora=False)
+    kto = KTOMethod(KTOSection(beta=BETA, nll_weight=0.0), max_length=512, uses_lora=False)
     ref = OnTheFlyReference(kto, reference)
     results = []
     for start in range(0, len(items), BATCH):

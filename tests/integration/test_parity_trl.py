@@ -144,7 +144,7 @@ def test_dpo_matches_trl_dpo_trainer(
     from trl import DPOConfig, DPOTrainer
 
     monkeypatch.setenv("TUNEFORGE_HOME", str(tmp_path / "home"))
-    cfg = config(tmp_path, "dpo", beta=0.1, precompute_ref=precompute)
+    cfg = config(tmp_path, "dpo", beta=0.1, precompute_ref=precompute, nll_weight=0.0)
     mine = ours(cfg, embedded_tokenizer)
     rows = [
         {"prompt_ids": i.prompt_ids, "chosen_ids": i.chosen_ids, "rejected_ids": i.rejected_ids}
@@ -174,19 +174,37 @@ def test_dpo_matches_trl_dpo_trainer(
 
 
 @pytest.mark.parametrize(
-    ("loss_type", "smoothing"), [("sigmoid", 0.0), ("ipo", 0.0), ("hinge", 0.0), ("robust", 0.1)]
+    ("loss_type", "smoothing", "nll_weight"),
+    [
+        ("sigmoid", 0.0, 0.0),
+        ("ipo", 0.0, 0.0),
+        ("hinge", 0.0, 0.0),
+        ("robust", 0.1, 0.0),
+        ("sigmoid", 0.0, 0.5),
+        ("ipo", 0.0, 2.0),
+    ],
 )
 def test_dpo_loss_types_match_trl_against_a_different_reference(
-    tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase, loss_type: str, smoothing: float
+    tmp_path: Path,
+    embedded_tokenizer: PreTrainedTokenizerBase,
+    loss_type: str,
+    smoothing: float,
+    nll_weight: float,
 ) -> None:
-    """A reference unlike the policy gives non-trivial step-1 losses and rewards."""
+    """A reference unlike the policy gives non-trivial step-1 losses and rewards.
+
+    ``dpo.nll_weight`` α (RPO) is TRL 1.16's ``loss_type=[loss_type, "sft"]`` with
+    ``loss_weights=[1, α]`` (TRL dropped ``rpo_alpha`` for this combination).
+    """
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
-    cfg = config(tmp_path, "dpo")
+    cfg = config(tmp_path, "dpo", nll_weight=0.0)
     items: list[TokenizedPair] = items_in_batch_order(cfg, embedded_tokenizer)[:BATCH]
     beta = 0.5
-    section = DPOSection(beta=beta, loss_type=loss_type, label_smoothing=smoothing)
+    section = DPOSection(
+        beta=beta, loss_type=loss_type, label_smoothing=smoothing, nll_weight=nll_weight
+    )
     method = DPOMethod(section)
     policy = build_tiny_model(embedded_tokenizer, seed=0).train()
     reference = OnTheFlyReference(method, build_tiny_model(embedded_tokenizer, seed=1))
@@ -196,7 +214,10 @@ def test_dpo_loss_types_match_trl_against_a_different_reference(
     mine = {"loss": float(output.loss_sum.detach()) / BATCH}
     mine.update({k: float(v) / BATCH for k, v in output.metric_sums.items()})
 
-    args = trl_args(tmp_path, DPOConfig, beta=beta, loss_type=loss_type, label_smoothing=smoothing)
+    losses = {"loss_type": [loss_type]}
+    if nll_weight:
+        losses = {"loss_type": [loss_type, "sft"], "loss_weights": [1.0, nll_weight]}
+    args = trl_args(tmp_path, DPOConfig, beta=beta, label_smoothing=smoothing, **losses)
 
     class SameIds(DPOTrainer):
         def _prepare_dataset(self, dataset: Any, *a: Any, **k: Any) -> Any:

@@ -69,10 +69,14 @@ def test_dpo_run_logs_the_reward_metrics(
     rows = metrics_records(outcome.run_dir)
     train_rows = [r for r in rows if "loss" in r]
     assert [r["step"] for r in train_rows] == [1, 2, 3, 4]
-    assert set(train_rows[0]) >= DPO_NAMES | {"loss", "lr", "grad_norm", "tokens_per_s"}
+    logged = {"loss", "lr", "grad_norm", "tokens_per_s", "nll_chosen"}
+    assert set(train_rows[0]) >= DPO_NAMES | logged
     eval_rows = [r for r in rows if "eval_loss" in r]
     assert eval_rows and set(eval_rows[-1]) >= {f"eval_{n}" for n in DPO_NAMES}
-    assert train_rows[0]["loss"] == pytest.approx(0.6931472, abs=1e-6)  # policy == reference
+    # Policy == reference: DPO's ln 2 plus the default dpo.nll_weight 1 times the chosen NLL.
+    first = train_rows[0]
+    assert first["nll_chosen"] > 1.0  # a random tiny model finds the replies unlikely
+    assert first["loss"] == pytest.approx(0.6931472 + first["nll_chosen"], abs=1e-5)
     assert train_rows[0]["rewards/margins"] == 0.0
     manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
     assert manifest["reference"]["mode"] == "precomputed"
@@ -139,12 +143,14 @@ def test_resume_reads_the_cached_reference_and_reproduces_the_run(
 def test_watchdog_warns_when_the_loss_stays_at_ln2(
     tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cfg = config(tmp_path, "dpo", lr=1e-12, max_steps=20, eval_steps=100)
+    # Plain DPO (no NLL term): its loss sits at exactly ln 2 while nothing is learned.
+    plain = {"nll_weight": 0.0}
+    cfg = config(tmp_path, "dpo", lr=1e-12, max_steps=20, eval_steps=100, dpo=plain)
     run(cfg, embedded_tokenizer)
     out = capsys.readouterr().out
     assert out.count("warning: the loss has stayed at 0.6931") == 1
     assert "learning rate" in out and "too low" in out
-    quiet = config(tmp_path, "dpo", "healthy", max_steps=20, eval_steps=100)
+    quiet = config(tmp_path, "dpo", "healthy", max_steps=20, eval_steps=100, dpo=plain)
     run(quiet, embedded_tokenizer)
     assert "warning: the loss has stayed" not in capsys.readouterr().out
 

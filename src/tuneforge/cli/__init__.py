@@ -1,7 +1,7 @@
 """The `tuneforge` command line (also ``python -m tuneforge``).
 
 The typer app below only declares each command's arguments and hands them to the command's
-body: ``cli/commands.py`` (check, config, train, eval, report, compare, quickstart) and
+body: ``cli/commands.py`` (check, config, train, run, eval, report, compare, quickstart) and
 ``cli/use.py`` (export, generate, pairs, chat). Every body parses, calls one library function,
 prints, and returns the exit code; `reported` is the one error wrapper (exit 2).
 """
@@ -21,6 +21,7 @@ from tuneforge.cli.commands import (
     quickstart_command,
     report_command,
     reported,
+    run_command,
     train_command,
 )
 from tuneforge.cli.use import chat_command, export_command, generate_command, pairs_command
@@ -39,6 +40,7 @@ __all__ = [
     "quickstart_command",
     "report_command",
     "reported",
+    "run_command",
     "train_command",
 ]
 
@@ -144,6 +146,21 @@ def train_stage(
             allow_pickle=allow_pickle,
         )
     )
+
+
+@app.command("run")
+def run_pipeline(
+    path: Annotated[Path, typer.Argument(help="The YAML pipeline file (stages: ...).")],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(help="Dotted overrides: eval.max_examples=50, stages.dpo.train.lr=1e-5."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rerun every stage, even those that are unchanged.")
+    ] = False,
+) -> None:
+    """Run a pipeline: each stage from the previous stage's model, one report across the steps."""
+    raise typer.Exit(run_command(path, overrides or [], force=force))
 
 
 @app.command("eval")

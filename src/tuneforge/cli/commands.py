@@ -194,3 +194,35 @@ def quickstart_command(
         return 0
 
     return reported(body)
+
+
+def run_command(path: Path, overrides: Sequence[str], *, force: bool) -> int:
+    """``tuneforge run``: every stage of a pipeline, then one evaluation; 130 when interrupted."""
+    from rich.console import Console
+
+    from tuneforge.config.pipeline import load_pipeline
+    from tuneforge.evaluate.report.steps import steps_table
+    from tuneforge.evaluate.summary import print_verdict
+    from tuneforge.run.pipeline import STATE_FILE, run_pipeline
+
+    def body() -> int:
+        err = Console(stderr=True)
+        outcome = run_pipeline(
+            load_pipeline(path, overrides),
+            force=force,
+            log=lambda message: err.print(message, highlight=False, soft_wrap=True),
+        )
+        if outcome.interrupted or outcome.document is None:
+            err.print(f"Interrupted; state in {outcome.output / STATE_FILE}", highlight=False)
+            return EXIT_INTERRUPTED
+        console = Console()
+        console.print(steps_table(outcome.document))
+        print_verdict(outcome.document, console)
+        console.print(
+            f"Pipeline: {outcome.output / STATE_FILE}\nResults: {outcome.eval_path}\n"
+            f"Report: {outcome.report_path}",
+            highlight=False,
+        )
+        return 0
+
+    return reported(body)

@@ -3,8 +3,9 @@
 Dispatch is on the record kind a method declares (`RecordKind`), never on the method's name.
 Accepted shapes (DESIGN.md §1):
 
-* SFT kind: ``{"prompt", "completion"}`` (aliases ``request``/``response``) or ``{"messages":
-  [...]}``; in a conversation every assistant turn is learned from, and it must end with one.
+* SFT kind: ``{"prompt", "completion"}`` (aliases ``request``/``response``, and ``chosen``: a
+  preference pair trains SFT on its chosen reply) or ``{"messages": [...]}``; in a conversation
+  every assistant turn is learned from, and it must end with one.
 * pair kind (DPO, ORPO): ``{"prompt", "chosen", "rejected"}`` or OpenAI's preference format
   ``{"input": {"messages": [...]}, "preferred_output": [...], "non_preferred_output": [...]}``.
 * scored kind (KTO): ``{"prompt", "completion", "score"}`` (aliases ``output`` for completion,
@@ -45,7 +46,9 @@ __all__ = ["KTOLabelling", "normalise_row", "resolve_kto_labels"]
 
 # Alternative names users bring, per record kind: tuneforge name -> aliases (DESIGN.md §1).
 ALIASES: dict[RecordKind, dict[str, tuple[str, ...]]] = {
-    RecordKind.SFT: {"prompt": ("request",), "completion": ("response",)},
+    # A preference pair trains SFT on its chosen reply (a pipeline's SFT stage reads the DPO
+    # stage's pair file as it is); the rejected reply is ignored.
+    RecordKind.SFT: {"prompt": ("request",), "completion": ("response", "chosen")},
     RecordKind.PAIR: {},
     RecordKind.SCORED: {"completion": ("output",), "score": ("label",)},
 }

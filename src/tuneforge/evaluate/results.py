@@ -9,22 +9,27 @@ Layout (``schema_version`` 1; README "eval.json" documents every key)::
                        cost_per_1000_requests, saving_per_1000_requests, prompt_token_reduction,
                        seconds, retrieval (baseline+retrieval only: method, k, indexed_examples,
                        excluded_duplicates, shots_per_request, requests_with_dropped_shots,
-                       dropped_shots, sources)}},
+                       dropped_shots, sources);
+                       a pipeline's (`evaluate.steps`) also: stage, method, train_seconds,
+                       model_folder, run_dir, previous, cached}},
      tasks: {TASK: {title, headline_metric, metrics: {KEY: {label, higher_is_better, unit}},
                     info, variants: {NAME: {metrics: {KEY: value}, ...details}},
                     comparisons: {NAME: {KEY: {baseline, value, difference, ci_low, ci_high,
                                                verdict}}},
-                    verdict: {NAME: verdict}, summary}},
+                    verdict: {NAME: verdict}, summary,
+                    previous (a pipeline's): {NAME: {against, metrics: {KEY: {baseline, value,
+                                               difference, ci_low, ci_high, verdict}}}}}},
      verdict: {variant, tasks: {TASK: verdict}, sentences: [...], cost},
      examples: [{index, prompt, reference, rejected, outputs: {NAME: text},
-                 scores: {TASK: {NAME: value}}}]}
+                 scores: {TASK: {NAME: value}}}],
+     steps (a pipeline's): [{name, stage, method, train_seconds, previous, run_dir}]}
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -67,6 +72,27 @@ def compare(
                 higher_is_better=metric.higher_is_better,
             )
     return comparisons
+
+
+def step_comparisons(
+    task: TaskResult, previous: Mapping[str, str], *, samples: int, seed: int, confidence: float
+) -> dict[str, dict[str, Any]]:
+    """Each variant against the step before it: ``{NAME: {against, metrics: {KEY: diff}}}``.
+
+    ``previous`` maps a variant to the variant of the step before it (a pipeline: SFT against
+    the baseline, DPO against SFT). In each difference, ``baseline`` holds the earlier step's
+    value, as in the comparisons against the baseline.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for name, before in previous.items():
+        if name not in task.statistics or before not in task.statistics:
+            continue
+        diffs = compare(task, before, samples=samples, seed=seed, confidence=confidence)[name]
+        out[name] = {
+            "against": before,
+            "metrics": {key: _difference(d) for key, d in diffs.items()},
+        }
+    return out
 
 
 def _size(statistic: Any) -> int:
@@ -156,9 +182,13 @@ def variant_entry(
 
 
 def task_entry(
-    task: TaskResult, comparisons: Mapping[str, Mapping[str, Difference]], confidence: float
+    task: TaskResult,
+    comparisons: Mapping[str, Mapping[str, Difference]],
+    confidence: float,
+    *,
+    main: str | None = None,
 ) -> dict[str, Any]:
-    """The eval.json entry of one task."""
+    """The eval.json entry of one task; its summary is about ``main`` (default: `main_variant`)."""
     headline = task.headline.key
     entry: dict[str, Any] = {
         "title": task.title,
@@ -173,7 +203,7 @@ def task_entry(
         },
         "verdict": {name: diffs[headline].verdict for name, diffs in comparisons.items()},
     }
-    main = next((v for v in _TUNED_FIRST if v in comparisons), None)
+    main = main_variant(comparisons, main)
     entry["summary"] = task_sentence(entry, main) if main else None
     return entry
 
@@ -220,11 +250,28 @@ def example_entries(
     return entries
 
 
+def main_variant(names: Iterable[str], main: str | None = None) -> str | None:
+    """The variant a verdict is about: ``main`` when given and present, else ``tuned``, else
+    ``tuned+prompt`` (None for a baseline-only evaluation)."""
+    present = list(names)
+    if main is not None:
+        return main if main in present else None
+    return next((v for v in _TUNED_FIRST if v in present), None)
+
+
 def overall_verdict(
-    tasks: Mapping[str, Mapping[str, Any]], variants: Mapping[str, Any], price: float
+    tasks: Mapping[str, Mapping[str, Any]],
+    variants: Mapping[str, Any],
+    price: float,
+    *,
+    main: str | None = None,
 ) -> dict[str, Any]:
-    """The headline of the whole evaluation: one sentence per task plus the cost line."""
-    main = next((v for v in _TUNED_FIRST if v in variants), None)
+    """The headline of the whole evaluation: one sentence per task plus the cost line.
+
+    ``main`` is the variant it is about (default: `main_variant`); a pipeline names its last
+    stage.
+    """
+    main = main_variant(variants, main)
     if main is None:
         return {"variant": None, "tasks": {}, "sentences": [], "cost": None}
     return {

@@ -8,14 +8,14 @@ metrics → paired-bootstrap each difference against the baseline → eval.json 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuneforge.config import TuneforgeConfig, load_config
-from tuneforge.data.types import RecordKind
+from tuneforge.data.types import RecordKind, Text
 from tuneforge.errors import DataError, TuneforgeError
 from tuneforge.evaluate.heldout import EvalData, few_shot, load_eval_data
 from tuneforge.evaluate.inference.scoring import generate_and_score
@@ -37,6 +37,7 @@ from tuneforge.evaluate.results import (
     example_entries,
     new_document,
     overall_verdict,
+    step_comparisons,
     task_entry,
     variant_entry,
 )
@@ -210,6 +211,34 @@ def compute_tasks(
     return tasks
 
 
+@dataclass
+class EvalSetup:
+    """What every variant is measured on: the held-out items, the tasks, the few-shot turns."""
+
+    data: EvalData
+    plan: TaskPlan
+    shots: list[tuple[Text, str]]
+    validator: Any | None = None
+    """The jsonschema validator of ``plan.schema_path``, loaded before any inference."""
+
+
+def prepare_eval(
+    cfg: TuneforgeConfig, run_dir: Path | None, tokenizer: PreTrainedTokenizerBase
+) -> EvalSetup:
+    """The held-out items, the task plan and the baseline's few-shot turns of ``cfg``.
+
+    A broken JSON schema fails here, before minutes of inference.
+    """
+    data = load_eval_data(cfg, run_dir)
+    if not data.items:
+        raise DataError(f"{data.source}: no held-out examples to evaluate")
+    plan = plan_tasks(cfg, data, tokenizer)
+    validator = load_schema_validator(plan.schema_path) if plan.schema_path else None
+    settings = cfg.eval
+    shots = few_shot(data.train, settings.baseline_few_shot, seed=settings.seed, labels=plan.labels)
+    return EvalSetup(data, plan, shots, validator)
+
+
 def evaluate(
     cfg: TuneforgeConfig,
     run_dir: Path | None,
@@ -224,32 +253,51 @@ def evaluate(
     are skipped when there is none.
     """
     say = progress or (lambda _message: None)
-    data = load_eval_data(cfg, run_dir)
-    if not data.items:
-        raise DataError(f"{data.source}: no held-out examples to evaluate")
     models = models or load_models(cfg, run_dir, allow_pickle=allow_pickle)
+    setup = prepare_eval(cfg, run_dir, models.tokenizer)
+    data = setup.data
     base_only = ("baseline", RETRIEVAL_VARIANT)
     names = [n for n in cfg.eval.variants if n in base_only or models.tuned is not None]
-    plan = plan_tasks(cfg, data, models.tokenizer)
-    validator = load_schema_validator(plan.schema_path) if plan.schema_path else None
-    settings = cfg.eval
-    shots = few_shot(data.train, settings.baseline_few_shot, seed=settings.seed, labels=plan.labels)
-    retrieved = retrieval_for(cfg, data, models, plan) if RETRIEVAL_VARIANT in names else None
-    specs = variant_specs(cfg, shots, names, retrieved)
-    say(f"{len(data.items)} held-out examples from {data.source}; tasks: {', '.join(plan.tasks)}")
+    retrieved = retrieval_for(cfg, data, models, setup.plan) if RETRIEVAL_VARIANT in names else None
+    specs = variant_specs(cfg, setup.shots, names, retrieved)
+    tasks = ", ".join(setup.plan.tasks)
+    say(f"{len(data.items)} held-out examples from {data.source}; tasks: {tasks}")
     runs: dict[str, VariantOutputs] = {}
     for spec in specs:
         say(f"{spec.name}: {spec.describe()}")
-        runs[spec.name] = run_variant(spec, models, data, plan, settings.batch_size)
+        runs[spec.name] = run_variant(spec, models, data, setup.plan, cfg.eval.batch_size)
         say(f"{spec.name}: done in {runs[spec.name].seconds:.0f} s")
-    tasks = compute_tasks(plan, data, runs, validator)
+    return build_document(cfg, run_dir, setup, specs, runs)
+
+
+def build_document(
+    cfg: TuneforgeConfig,
+    run_dir: Path | None,
+    setup: EvalSetup,
+    specs: Sequence[VariantSpec],
+    runs: Mapping[str, VariantOutputs],
+    *,
+    main: str | None = None,
+    previous: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The eval.json document from every variant's outputs (no model needed).
+
+    Every metric is compared with the baseline; ``main`` is the variant the verdict is about
+    (default: ``tuned``, else ``tuned+prompt``). ``previous`` maps a variant to the one before
+    it (a pipeline's steps): each task then also holds ``previous.NAME``, the differences
+    against that step (`step_comparisons`).
+    """
+    data, plan, settings = setup.data, setup.plan, cfg.eval
+    tasks = compute_tasks(plan, data, dict(runs), setup.validator)
     price = settings.price_per_million_tokens
     base_tokens = sum(runs["baseline"].prompt_tokens) / len(data.items)
     variants = {
         spec.name: variant_entry(spec, runs[spec.name], base_tokens, price) for spec in specs
     }
-    if retrieved is not None:
-        variants[RETRIEVAL_VARIANT]["retrieval"] = retrieved.summary([i.prompt for i in data.items])
+    for spec in specs:
+        if spec.retrieval is not None:
+            prompts = [item.prompt for item in data.items]
+            variants[spec.name]["retrieval"] = spec.retrieval.summary(prompts)
     task_entries = {
         task.name: task_entry(
             task,
@@ -261,9 +309,19 @@ def evaluate(
                 confidence=settings.confidence,
             ),
             settings.confidence,
+            main=main,
         )
         for task in tasks
     }
+    if previous:
+        for task in tasks:
+            task_entries[task.name]["previous"] = step_comparisons(
+                task,
+                previous,
+                samples=settings.bootstrap_samples,
+                seed=settings.seed,
+                confidence=settings.confidence,
+            )
     return new_document(
         run_dir=str(run_dir) if run_dir is not None else None,
         method=cfg.method,
@@ -285,7 +343,7 @@ def evaluate(
         },
         variants=variants,
         tasks=task_entries,
-        verdict=overall_verdict(task_entries, variants, price),
+        verdict=overall_verdict(task_entries, variants, price, main=main),
         examples=example_entries(data.items, runs, tasks),
     )
 

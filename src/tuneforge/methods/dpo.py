@@ -9,6 +9,13 @@ The reference log-probs come from ``engine/reference.py`` (precomputed and cache
 fly); this module only asks for them through the ``reference`` callable the engine passes in.
 The loss unit is one pair: ``loss_sum`` and every metric are sums over pairs, which the engine
 divides by the pairs of the accumulation window.
+
+``dpo.nll_weight`` α adds an NLL term on the chosen replies (RPO, Pang et al. 2024, "Iterative
+Reasoning Preference Optimization", eq. 1; TRL: ``loss_type=["sigmoid", "sft"]`` with
+``loss_weights=[1, α]``, which replaced ``rpo_alpha``): ``L = L_DPO + α · NLL(y_w)``. DPO alone
+only moves the chosen reply *relative to* the rejected one, and both can fall together; the
+NLL term keeps the chosen reply likely in absolute terms, which is what greedy decoding reads
+(see README, "DPO and KTO: does the style show in what the model writes?").
 """
 
 from __future__ import annotations
@@ -39,9 +46,20 @@ if TYPE_CHECKING:
     from tuneforge.config import TuneforgeConfig
     from tuneforge.data.tokenize import Tokenized
 
-__all__ = ["LOSS_TYPES", "DPOMethod", "DPOSection", "build", "dpo_loss", "initial_loss"]
+__all__ = [
+    "LOSS_TYPES",
+    "DPOMethod",
+    "DPOSection",
+    "build",
+    "dpo_loss",
+    "initial_loss",
+    "with_nll_term",
+]
 
 LOSS_TYPES = ("sigmoid", "ipo", "hinge", "robust")
+
+#: Default α of the NLL term on the chosen reply (the README's measurements chose it).
+NLL_WEIGHT = 1.0
 
 
 class DPOSection(Section):
@@ -56,6 +74,12 @@ class DPOSection(Section):
     )
     precompute_ref: bool = Field(
         True, description="Reference log-probs computed once before training and cached."
+    )
+    nll_weight: Float = Field(
+        NLL_WEIGHT,
+        ge=0,
+        le=100,
+        description="α of the NLL term on the chosen reply (RPO; TRL's sft loss weight); 0: DPO.",
     )
 
 
@@ -132,6 +156,32 @@ def dpo_loss(
     return losses, chosen_rewards, rejected_rewards
 
 
+def with_nll_term(
+    losses: torch.Tensor, chosen_nll: torch.Tensor, nll_weight: float
+) -> torch.Tensor:
+    """Per-pair losses plus the chosen replies' NLL term: ``L_i + α · NLL(y_w)``.
+
+    RPO (Pang et al. 2024, eq. 1): ``L_DPO + α · NLL(y_w)/|y_w|``. The paper normalises each
+    chosen reply by its own length and averages over pairs; here (as in TRL's ``sft`` loss
+    type and ORPO's NLL) ``chosen_nll`` is the token mean over the micro-batch's chosen replies
+    (`PairLogps.chosen_nll`). The two agree for one pair per micro-batch or equal lengths; with
+    mixed lengths the batch mean gives each token, not each reply, the same weight. The term
+    enters once per pair, so the loss summed over a micro-batch of B pairs is
+    ``Σ_i L_i + B·α·NLL``, the mean ``mean_i L_i + α·NLL``.
+
+    Args:
+        losses: (B,) per-pair preference losses (`dpo_loss`), with grad.
+        chosen_nll: 0-dim, the token-mean NLL of the chosen replies, with grad.
+        nll_weight: α ≥ 0; 0 returns ``losses`` itself (plain DPO, bit for bit).
+
+    Returns:
+        (B,) the per-pair losses with the NLL term.
+    """
+    if nll_weight == 0:
+        return losses
+    return losses + nll_weight * chosen_nll
+
+
 def initial_loss(loss_type: str, beta: float) -> float:
     """The loss of every pair while the policy equals the reference (all log-ratios 0).
 
@@ -158,7 +208,10 @@ class DPOMethod:
         #: Reference log-probs computed once before training (and cached) rather than per step.
         self.precompute_reference = section.precompute_ref
         #: The loss while the policy equals the reference; the watchdog warns if it stays there.
-        self.stuck_loss = initial_loss(section.loss_type, section.beta)
+        #: With the NLL term the loss has no such fixed value (it moves with each batch's NLL).
+        self.stuck_loss = (
+            initial_loss(section.loss_type, section.beta) if section.nll_weight == 0 else None
+        )
 
     def collate(self, items: Sequence[Tokenized], pad_token_id: int) -> Batch:
         """Chosen rows then rejected rows, right padded (see `collate_pairs`)."""
@@ -183,7 +236,11 @@ class DPOMethod:
     def step(
         self, model: PreTrainedModel, batch: Batch, reference: ReferenceLogps | None
     ) -> StepOutput:
-        """Forward both completions of every pair, look up the reference, sum the losses."""
+        """Forward both completions of every pair, look up the reference, sum the losses.
+
+        With ``dpo.nll_weight`` α > 0 each pair's loss carries α times the chosen replies'
+        token-mean NLL (`with_nll_term`); ``nll_chosen`` logs that NLL either way.
+        """
         if reference is None:
             raise ValueError("DPO needs reference log-probs; the engine passed none")
         policy = pair_logps(model, batch)
@@ -199,6 +256,8 @@ class DPOMethod:
             chosen_lengths=policy.chosen_tokens,
             rejected_lengths=policy.rejected_tokens,
         )
+        chosen_nll = policy.chosen_nll()
+        losses = with_nll_term(losses, chosen_nll, self.section.nll_weight)
         margins = chosen_rewards - rejected_rewards
         metric_sums = {
             "rewards/chosen": chosen_rewards.sum(),
@@ -207,6 +266,8 @@ class DPOMethod:
             "rewards/accuracies": (margins > 0).float().sum(),
             "logps/chosen": policy.chosen.detach().sum(),
             "logps/rejected": policy.rejected.detach().sum(),
+            # Logged whatever α: how likely the chosen replies stay is worth watching in DPO.
+            "nll_chosen": chosen_nll.detach() * len(losses),
         }
         return StepOutput(loss_sum=losses.sum(), metric_sums=metric_sums, tokens=pair_tokens(batch))
 

@@ -34,6 +34,7 @@ from tuneforge.models import PLAIN_HEAD_FAMILIES, base_model, model_family, pack
 __all__ = [
     "PACK_CAPACITY",
     "batch_token_logps",
+    "mean_token_nll",
     "model_token_logps",
     "pack_rows",
     "packed_token_logps",
@@ -91,6 +92,33 @@ def sequence_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Te
     """
     logps, mask = token_logps(logits, labels)
     return logps.sum(dim=-1), mask.sum(dim=-1)
+
+
+def mean_token_nll(
+    logp_sums: torch.Tensor, token_counts: torch.Tensor, rows: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The token-mean negative log-likelihood over the selected rows of a micro-batch.
+
+    ``-Σ_{i ∈ rows} logp_sums[i] / Σ_{i ∈ rows} token_counts[i]``: a causal-LM loss over
+    the batch's tokens (TRL's ``sft`` loss and ORPO's NLL term), so a long reply weighs more
+    than a short one. The one home of the NLL term that ORPO (Hong et al. 2024, eq. 6), DPO's
+    ``dpo.nll_weight`` (RPO, Pang et al. 2024, eq. 1) and KTO's ``kto.nll_weight`` add to
+    their preference losses.
+
+    Args:
+        logp_sums: (B,) summed log-probs of each row's learned tokens, with grad.
+        token_counts: (B,) how many tokens each sum covers.
+        rows: (B,) bool, the rows that count (None: all). Unselected rows get zero gradient.
+
+    Returns:
+        0-dim float tensor; exactly 0 (with a grad path) when no selected row has a token.
+    """
+    if rows is None:
+        rows = torch.ones_like(token_counts, dtype=torch.bool)
+    # where(), not indexing: keeps the grad path when no row is selected.
+    total = torch.where(rows, logp_sums, 0.0).sum()
+    tokens = torch.where(rows, token_counts, 0).sum()
+    return -total / tokens.clamp(min=1)
 
 
 def _head_and_decoder(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module] | None:

@@ -142,13 +142,8 @@ class ORPOMethod:
         del reference
         logps = pair_logps(model, batch, score_chosen_prompt=self.section.nll_on_prompt)
         pairs = count_pairs(batch)
-        nll_sum = -logps.chosen.sum()
-        nll_tokens = logps.chosen_tokens.sum()
-        if self.section.nll_on_prompt:
-            nll_sum = nll_sum - logps.chosen_prompt.sum()
-            nll_tokens = nll_tokens + logps.chosen_prompt_tokens.sum()
         # The token mean over the micro-batch, once per pair (the engine divides by pairs).
-        nll = nll_sum / nll_tokens.clamp(min=1)
+        nll = logps.chosen_nll(with_prompt=self.section.nll_on_prompt)
         chosen_mean, rejected_mean = logps.chosen_mean(), logps.rejected_mean()
         ratio_losses, log_odds = odds_ratio_loss(chosen_mean, rejected_mean, beta=self.section.beta)
         loss_sum = nll * pairs + ratio_losses.sum()

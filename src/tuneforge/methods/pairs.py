@@ -38,7 +38,7 @@ import torch
 from tuneforge.data.collate import pad_right
 from tuneforge.data.tokenize import IGNORE_INDEX, TokenizedPair
 from tuneforge.methods.base import Batch
-from tuneforge.methods.logps import batch_token_logps
+from tuneforge.methods.logps import batch_token_logps, mean_token_nll
 
 if TYPE_CHECKING:
     from tuneforge.data.tokenize import Tokenized
@@ -118,6 +118,17 @@ class PairLogps:
     def rejected_mean(self) -> torch.Tensor:
         """(B,) length-normalised rejected log-prob."""
         return self.rejected / self.rejected_tokens.clamp(min=1)
+
+    def chosen_nll(self, *, with_prompt: bool = False) -> torch.Tensor:
+        """The token-mean NLL of the chosen replies over the batch (`mean_token_nll`), 0-dim.
+
+        ``with_prompt`` also counts the chosen rows' prompt tokens (only meaningful when
+        `pair_logps` scored them: ``score_chosen_prompt``).
+        """
+        sums, counts = self.chosen, self.chosen_tokens
+        if with_prompt:
+            sums, counts = sums + self.chosen_prompt, counts + self.chosen_prompt_tokens
+        return mean_token_nll(sums, counts)
 
 
 def pair_logps(

@@ -195,3 +195,17 @@ def test_every_registered_method_reads_one_of_the_record_kinds() -> None:
     from tuneforge.methods import METHODS
 
     assert {spec.record_kind for spec in METHODS.values()} <= set(ALIASES)
+
+
+def test_a_preference_pair_trains_sft_on_its_chosen_reply() -> None:
+    row = {"prompt": "Hi", "chosen": "Hello! How can I help?", "rejected": "What."}
+    example, problems = normalise_row(row, kind=kind("sft"), origin=Origin("f.jsonl", 3))
+    assert example == SFTExample(
+        Origin("f.jsonl", 3), prompt="Hi", completion="Hello! How can I help?"
+    )
+    assert problems == []
+    both = {"prompt": "Hi", "completion": "Hey", "chosen": "Hello"}
+    assert _problems(both, "sft") == [
+        "f.jsonl:3: chosen: warning: both 'completion' and its alias 'chosen' are present; "
+        "using 'completion'"
+    ]

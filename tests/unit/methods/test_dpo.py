@@ -215,7 +215,7 @@ def indexed(batch: Batch, positions: list[int]) -> Batch:
 
 
 def test_step_matches_full_logits_and_sums_metrics(tiny_model: PreTrainedModel) -> None:
-    method = DPOMethod(DPOSection(beta=0.2))
+    method = DPOMethod(DPOSection(beta=0.2, nll_weight=0.0))
     batch = indexed(method.collate(PAIRS, pad_token_id=2), [0, 1, 2])
     reference = FixedReference([-30.0, -41.0, -9.5], [-12.0, -20.0, -33.0])
     output = method.step(tiny_model, batch, reference)
@@ -265,4 +265,12 @@ def test_registered_with_section_settings() -> None:
     method = build_method(cfg)
     assert isinstance(method, DPOMethod) and method.needs_reference
     assert method.precompute_reference is True
-    assert method.stuck_loss == pytest.approx(1.0)  # (1 / (2·0.5))²
+    assert method.stuck_loss is None  # the default NLL term has no fixed starting value
+    cfg = parse_config(
+        {
+            "method": "dpo",
+            "data": {"train": "x.jsonl"},
+            "dpo": {"loss_type": "ipo", "beta": 0.5, "nll_weight": 0},
+        }
+    )
+    assert build_method(cfg).stuck_loss == pytest.approx(1.0)  # (1 / (2·0.5))²

@@ -22,12 +22,15 @@ from tuneforge.evaluate.report.sections import (
     variants_section,
     verdict_section,
 )
+from tuneforge.evaluate.report.steps import steps_section
 from tuneforge.evaluate.results import EVAL_FILE, read_eval
 from tuneforge.io import read_jsonl, write_text_atomic
 from tuneforge.target import RUN_CONFIG
 
 REPORT_FILE = "report.html"
 METRICS_FILE = "metrics.jsonl"
+#: A pipeline folder's record (`run.pipeline`); its stages' run directories lie under stages/.
+PIPELINE_STATE = "pipeline.json"
 
 _CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1b1f24;
@@ -114,6 +117,7 @@ def render_report(
         [
             f'<h1>tuneforge report: {escape(title)}</h1><p class="subtitle">{subtitle}</p>',
             verdict_section(doc),
+            steps_section(doc),
             advice_section(doc),
             variants_section(doc),
             tasks,
@@ -137,6 +141,8 @@ def build_report(run_dir: Path, document: Mapping[str, Any] | None = None) -> Pa
             raise TuneforgeError(f"{run_dir}: no {EVAL_FILE}; run `tuneforge eval {run_dir}` first")
         document = read_eval(run_dir)
     config_path = run_dir / RUN_CONFIG
+    if not config_path.is_file():
+        config_path = run_dir / PIPELINE_STATE
     config_text = config_path.read_text(encoding="utf-8") if config_path.is_file() else None
     html = render_report(
         document, read_metrics(run_dir / METRICS_FILE), config_text, title=run_dir.name

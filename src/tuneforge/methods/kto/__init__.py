@@ -20,6 +20,10 @@ A micro-batch of one example has no mismatched pair (config validation asks for
 ``train.batch_size >= 2``, but the last micro-batch of an epoch can still hold one): it reuses the
 ``z`` of the previous micro-batch in the same mode (train or eval), or 0 before any.
 
+``kto.nll_weight`` α adds α times the token-mean NLL of the micro-batch's desirable replies
+(`desirable_nll`) to the mean loss, once per example: the summed loss of B examples is
+``Σ_i w_i·L_KTO(i) + B·α·NLL(desirable)`` (score weights do not scale the NLL term).
+
 The loss unit is one example; metrics are emitted as sums plus class counts and turned into
 TRL's per-class means by `KTOMethod.finish_metrics`.
 """
@@ -43,7 +47,12 @@ from tuneforge.methods.base import (
     section_of,
 )
 from tuneforge.methods.kto.data import apply_score_weights, balance_weights, collate_scored
-from tuneforge.methods.kto.loss import KTOLossType, kl_reference_point, kto_loss
+from tuneforge.methods.kto.loss import (
+    KTOLossType,
+    desirable_nll,
+    kl_reference_point,
+    kto_loss,
+)
 from tuneforge.methods.logps import batch_token_logps
 from tuneforge.models import adapter_disabled, is_peft, unwrap
 
@@ -58,9 +67,14 @@ __all__ = [
     "KTOMethod",
     "KTOSection",
     "build",
+    "desirable_nll",
     "kl_reference_point",
     "kto_loss",
 ]
+
+
+#: Default α of the NLL term on the desirable replies (the README's measurements chose it).
+NLL_WEIGHT = 1.0
 
 
 class KTOSection(Section):
@@ -80,6 +94,12 @@ class KTOSection(Section):
     precompute_ref: bool = Field(
         True, description="Reference log-probs of the examples computed once upfront."
     )
+    nll_weight: Float = Field(
+        NLL_WEIGHT,
+        ge=0,
+        le=100,
+        description="α of the NLL term on the desirable replies; 0: KTO alone.",
+    )
 
     @property
     def needs_kl(self) -> bool:
@@ -96,18 +116,26 @@ _CLASS_MEANS = {
     "rewards/rejected": "count/rejected",
     "logps/chosen": "count/chosen",
     "logps/rejected": "count/rejected",
+    "nll_chosen": "count/chosen",
 }
 
 
 def _completion_logps(model: torch.nn.Module, batch: Batch, prefix: str = "") -> torch.Tensor:
     """(B,) summed completion log-probs of the ``{prefix}input_ids`` rows under ``model``."""
-    logps, _ = batch_token_logps(
+    return _completion_logps_and_counts(model, batch, prefix)[0]
+
+
+def _completion_logps_and_counts(
+    model: torch.nn.Module, batch: Batch, prefix: str = ""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B,) summed completion log-probs and (B,) completion token counts, as above."""
+    logps, mask = batch_token_logps(
         model,
         batch[f"{prefix}input_ids"],
         batch[f"{prefix}attention_mask"],
         batch[f"{prefix}labels"],
     )  # (B, T-1), packed where the model allows
-    return logps.sum(dim=-1)
+    return logps.sum(dim=-1), mask.sum(dim=-1)
 
 
 def _all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
@@ -139,8 +167,11 @@ class KTOMethod:
 
     @property
     def stuck_loss(self) -> float | None:
-        """The loss while the policy equals the reference: λ/2 when λ_D = λ_U, else unknown."""
-        if self.desirable_weight == self.undesirable_weight:
+        """The loss while the policy equals the reference: λ/2 when λ_D = λ_U, else unknown.
+
+        Unknown too with ``kto.nll_weight`` > 0: the NLL term moves with each batch.
+        """
+        if self.desirable_weight == self.undesirable_weight and self.section.nll_weight == 0:
             return 0.5 * self.desirable_weight
         return None
 
@@ -264,10 +295,14 @@ class KTOMethod:
     def step(
         self, model: PreTrainedModel, batch: Batch, reference: ReferenceLogps | None
     ) -> StepOutput:
-        """Score the completions, estimate ``z``, and return the summed weighted losses."""
+        """Score the completions, estimate ``z``, and return the summed weighted losses.
+
+        With ``kto.nll_weight`` α > 0 every example's loss carries α times the desirable
+        replies' token-mean NLL (`desirable_nll`); ``nll_chosen`` logs that NLL either way.
+        """
         if reference is None:
             raise ValueError("KTO needs reference log-probs; the engine passed none")
-        policy_logps = _completion_logps(model, batch)  # (B,), with grad
+        policy_logps, token_counts = _completion_logps_and_counts(model, batch)  # (B,) each
         ref = reference(batch)
         z = self._reference_point(model, batch, ref)
         desirable = batch["desirable"].to(torch.bool)
@@ -283,9 +318,14 @@ class KTOMethod:
         )
         # Score weights (1 unless kto.score_weighting) scale each example on top of λ.
         losses = losses * batch["weight"].to(losses.dtype)
+        nll = desirable_nll(policy_logps, token_counts, desirable)
+        if self.section.nll_weight != 0:  # 0 leaves KTO's loss bit for bit as it was
+            losses = losses + self.section.nll_weight * nll
         logps = policy_logps.detach()
         undesirable = ~desirable
         metric_sums = {
+            # Per desirable reply (`finish_metrics`), like TRL's per-class means.
+            "nll_chosen": nll.detach() * desirable.sum().float(),
             "kl": z.detach().float() * desirable.numel(),
             "rewards/chosen": rewards[desirable].sum(),
             "rewards/rejected": rewards[undesirable].sum(),

@@ -14,6 +14,12 @@ policy has drifted in general, not on the example being scored. The ``apo_zero_u
 (D'Oosterlinck et al. 2024, "Anchored Preference Optimization", Eq. 7, unpaired form) drops ``z``:
 desirable ``1 - σ(β·r)``, undesirable ``σ(β·r)``. The formulas and their float order follow TRL's
 ``KTOTrainer`` so that results are comparable.
+
+``kto.nll_weight`` α adds an NLL term on the desirable replies only (`desirable_nll`), the KTO
+counterpart of RPO's NLL on the chosen reply (Pang et al. 2024, eq. 1):
+``L = mean_i L_KTO(i) + α · NLL(desirable)``. KTO alone moves log-ratios against the
+reference point and can lower every reply's likelihood at once; the NLL term keeps the
+desirable replies likely in absolute terms, which is what greedy decoding reads.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-__all__ = ["KTOLossType", "kl_reference_point", "kto_loss"]
+from tuneforge.methods.logps import mean_token_nll
+
+__all__ = ["KTOLossType", "desirable_nll", "kl_reference_point", "kto_loss"]
 
 KTOLossType = Literal["kto", "apo_zero_unpaired"]
 
@@ -114,3 +122,24 @@ def kl_reference_point(
     if pairs == 0:
         return torch.tensor(max(fallback, 0.0), device=diff.device), 0
     return (totals[0] / totals[1]).clamp(min=0), pairs
+
+
+def desirable_nll(
+    policy_logps: torch.Tensor, token_counts: torch.Tensor, desirable: torch.Tensor
+) -> torch.Tensor:
+    """The token-mean NLL of the micro-batch's desirable replies (undesirable rows excluded).
+
+    ``-Σ_{i desirable} log π(y_i|x_i) / Σ_{i desirable} |y_i|`` (`mean_token_nll`): the same
+    normalisation as DPO's ``nll_weight`` term and ORPO's NLL. Undesirable replies are never
+    pushed up: their rows get zero gradient, and a micro-batch without a desirable reply
+    gives exactly 0.
+
+    Args:
+        policy_logps: (B,) summed completion log-probs under the policy, with grad.
+        token_counts: (B,) completion token counts.
+        desirable: (B,) bool labels.
+
+    Returns:
+        0-dim float tensor, with grad.
+    """
+    return mean_token_nll(policy_logps, token_counts, desirable.to(torch.bool))

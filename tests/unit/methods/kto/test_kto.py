@@ -52,7 +52,9 @@ def lora_policy(model: PreTrainedModel) -> torch.nn.Module:
 
 
 def method(**settings: object) -> KTOMethod:
-    return KTOMethod(KTOSection(**settings), max_length=64, uses_lora=True)
+    """KTO alone unless ``nll_weight`` is given (the NLL term has tests of its own)."""
+    section = KTOSection(**{"nll_weight": 0.0, **settings})  # type: ignore[arg-type]
+    return KTOMethod(section, max_length=64, uses_lora=True)
 
 
 def sequence_logps(model: torch.nn.Module, batch: Batch, prefix: str = "") -> torch.Tensor:
@@ -194,11 +196,13 @@ def test_apo_zero_unpaired_builds_no_mismatched_pairs(tiny_model: PreTrainedMode
 def test_policy_equal_to_reference_starts_at_half_the_weight(tiny_model: PreTrainedModel) -> None:
     torch.manual_seed(0)
     policy = attach_lora(tiny_model, LoraConfig(r=4, alpha=8, dropout=0.0))  # B = 0
-    kto = method()
+    kto = method(nll_weight=0.0)
     output = kto.step(policy, indexed(kto, ITEMS, [0, 1, 2, 3]), precomputed(kto, policy, ITEMS))
     assert float(output.loss_sum.detach()) == pytest.approx(4 * 0.5, abs=1e-6)
     assert kto.stuck_loss == 0.5
-    assert method(desirable_weight=2.0).stuck_loss is None
+    assert method(desirable_weight=2.0, nll_weight=0.0).stuck_loss is None
+    default = KTOMethod(KTOSection(), max_length=64, uses_lora=True)
+    assert default.stuck_loss is None  # the default NLL term has no fixed starting value
 
 
 def test_finish_metrics_turns_sums_into_class_means() -> None:
