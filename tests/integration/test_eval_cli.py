@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from transformers import PreTrainedTokenizerBase
 from typer.testing import CliRunner
@@ -219,3 +220,28 @@ def test_eval_of_the_retrieval_baseline(tmp_path: Path, base_dir: Path) -> None:
     html = (run / "report.html").read_text(encoding="utf-8")
     assert "base model + system prompt (35 words) + 2 retrieved examples" in html
     assert "18 train examples not retrieved: their request is a held-out request" in html
+
+
+def test_a_tuned_model_is_also_measured_against_the_retrieval_baseline(
+    tmp_path: Path, base_dir: Path, embedded_tokenizer: PreTrainedTokenizerBase
+) -> None:
+    run = _run_dir(tmp_path, base_dir, "against-retrieval", retrieval_k=2)
+    build_tiny_model(embedded_tokenizer, seed=1).save_pretrained(run / "final")
+    variants = "eval.variants=[baseline,baseline+retrieval,tuned]"
+    result = CliRunner().invoke(app, ["eval", str(run), variants])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((run / "eval.json").read_text(encoding="utf-8"))
+    classification = doc["tasks"]["classification"]
+    step = classification["previous"]["tuned"]
+    assert step["against"] == "baseline+retrieval"
+    accuracy = step["metrics"]["accuracy"]
+    tuned = classification["variants"]["tuned"]["metrics"]["accuracy"]
+    retrieval = classification["variants"]["baseline+retrieval"]["metrics"]["accuracy"]
+    # In the step comparison, "baseline" holds the earlier step's value: the retrieval baseline.
+    assert (accuracy["value"], accuracy["baseline"]) == (tuned, retrieval)
+    assert accuracy["difference"] == pytest.approx(tuned - retrieval)
+    first, second = classification["summary"].split(". Classification: ")
+    assert first.startswith("Classification: tuned is ") and "the baseline" in first
+    assert second.startswith("tuned is ") and " baseline+retrieval on accuracy" in second
+    assert classification["summary"] in doc["verdict"]["sentences"]
+    assert "baseline+retrieval" not in classification["previous"]

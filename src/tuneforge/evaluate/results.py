@@ -132,8 +132,14 @@ def format_interval(difference: Mapping[str, Any], unit: str) -> str:
 def task_sentence(task: Mapping[str, Any], variant: str) -> str:
     """One sentence: the verdict on the headline metric, with values and the interval."""
     key = task["headline_metric"]
-    info = task["metrics"][key]
-    diff = task["comparisons"][variant][key]
+    return difference_sentence(task, variant, task["comparisons"][variant][key], "the baseline")
+
+
+def difference_sentence(
+    task: Mapping[str, Any], variant: str, diff: Mapping[str, Any], against: str
+) -> str:
+    """``variant`` against ``against`` on the task's headline metric, from one difference."""
+    info = task["metrics"][task["headline_metric"]]
     unit = info["unit"]
     relation = {
         "better": "better than",
@@ -142,11 +148,20 @@ def task_sentence(task: Mapping[str, Any], variant: str) -> str:
     }[diff["verdict"]]
     level = round(100 * task.get("confidence", 0.95))
     return (
-        f"{task['title']}: {variant} is {relation} the baseline on {info['label']} — "
+        f"{task['title']}: {variant} is {relation} {against} on {info['label']} — "
         f"{format_value(diff['value'], unit)} vs {format_value(diff['baseline'], unit)} "
         f"({format_difference(diff['difference'], unit)}, {level}% CI "
         f"{format_difference(diff['ci_low'], unit)} to {format_difference(diff['ci_high'], unit)})."
     )
+
+
+def previous_sentence(task: Mapping[str, Any], variant: str) -> str | None:
+    """``variant`` against its previous step (e.g. tuned against baseline+retrieval), if any."""
+    step = task.get("previous", {}).get(variant)
+    diff = step.get("metrics", {}).get(task["headline_metric"]) if step else None
+    if not diff:
+        return None
+    return difference_sentence(task, variant, diff, step["against"])
 
 
 def cost_sentence(variants: Mapping[str, Any], variant: str, price: float) -> str:

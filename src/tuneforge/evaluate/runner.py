@@ -35,8 +35,10 @@ from tuneforge.evaluate.results import (
     EVAL_FILE,
     compare,
     example_entries,
+    main_variant,
     new_document,
     overall_verdict,
+    previous_sentence,
     step_comparisons,
     task_entry,
     variant_entry,
@@ -267,7 +269,13 @@ def evaluate(
         say(f"{spec.name}: {spec.describe()}")
         runs[spec.name] = run_variant(spec, models, data, setup.plan, cfg.eval.batch_size)
         say(f"{spec.name}: done in {runs[spec.name].seconds:.0f} s")
-    return build_document(cfg, run_dir, setup, specs, runs)
+    # A tuned model is also measured against the retrieval baseline, the honest opponent.
+    previous = (
+        {name: RETRIEVAL_VARIANT for name in names if name not in base_only}
+        if RETRIEVAL_VARIANT in names
+        else None
+    )
+    return build_document(cfg, run_dir, setup, specs, runs, previous=previous)
 
 
 def build_document(
@@ -315,13 +323,20 @@ def build_document(
     }
     if previous:
         for task in tasks:
-            task_entries[task.name]["previous"] = step_comparisons(
+            entry = task_entries[task.name]
+            entry["previous"] = step_comparisons(
                 task,
                 previous,
                 samples=settings.bootstrap_samples,
                 seed=settings.seed,
                 confidence=settings.confidence,
             )
+            # The verdict also says how the main variant fared against the step before it:
+            # against the best context engineering, not only against the plain baseline.
+            chosen = main_variant(entry["comparisons"], main)
+            extra = previous_sentence(entry, chosen) if chosen else None
+            if extra and entry.get("summary"):
+                entry["summary"] = f"{entry['summary']} {extra}"
     return new_document(
         run_dir=str(run_dir) if run_dir is not None else None,
         method=cfg.method,
