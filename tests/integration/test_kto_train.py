@@ -97,12 +97,12 @@ def test_kto_trains_logs_its_metrics_and_handles_a_lone_last_example(
     )
 
 
-def test_the_default_nll_term_adds_the_desirable_replies_nll_to_the_first_loss(
+def test_the_nll_term_adds_the_desirable_replies_nll_to_the_first_loss(
     tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase
 ) -> None:
-    """Default ``kto.nll_weight`` 1: step 1 (policy = reference) is 1/2 + 1 · NLL(desirable)."""
+    """``kto.nll_weight`` 1: step 1 (policy = reference) is 1/2 + 1 · NLL(desirable)."""
     cfg = config(tmp_path, ratings(tmp_path), kto={"nll_weight": 1.0}, train={"max_steps": 1})
-    assert parse_config({"method": "kto", "data": {"train": "x.jsonl"}}).kto.nll_weight == 1.0
+    assert parse_config({"method": "kto", "data": {"train": "x.jsonl"}}).kto.nll_weight == 0.0
     outcome = run(cfg, embedded_tokenizer)
     (first,) = records(outcome.run_dir)
     assert first["nll_chosen"] > 1.0  # a random tiny model finds the replies unlikely

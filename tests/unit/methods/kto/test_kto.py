@@ -201,8 +201,8 @@ def test_policy_equal_to_reference_starts_at_half_the_weight(tiny_model: PreTrai
     assert float(output.loss_sum.detach()) == pytest.approx(4 * 0.5, abs=1e-6)
     assert kto.stuck_loss == 0.5
     assert method(desirable_weight=2.0, nll_weight=0.0).stuck_loss is None
-    default = KTOMethod(KTOSection(), max_length=64, uses_lora=True)
-    assert default.stuck_loss is None  # the default NLL term has no fixed starting value
+    with_nll = KTOMethod(KTOSection(nll_weight=1.0), max_length=64, uses_lora=True)
+    assert with_nll.stuck_loss is None  # the NLL term has no fixed starting value
 
 
 def test_finish_metrics_turns_sums_into_class_means() -> None:
