@@ -80,3 +80,37 @@ def talkative_tiny_model(tokenizer: Any, seed: int = 1) -> Any:
         model.get_input_embeddings().weight[newline] = 0
     model.generation_config.eos_token_id = None
     return model
+
+
+def greedy_reference_decode(
+    model: Any, prompt: list[int], stops: set[int], steps: int
+) -> list[int]:
+    """Reference decoder: a full forward pass per step, no cache, no padding, no batch."""
+    import torch
+
+    ids, out = list(prompt), []
+    for _ in range(steps):
+        with torch.no_grad():
+            token = int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
+        if token in stops:
+            break
+        out.append(token)
+        ids.append(token)
+    return out
+
+
+#: Support requests and their teams: the small SFT data set of the training tests.
+SUPPORT_REQUESTS = [
+    ("Where is my parcel?", "shipping"),
+    ("I was charged twice this month.", "billing"),
+    ("The app crashes when I open settings.", "technical"),
+    ("Please close my account.", "cancellation"),
+    ("Could you add a dark mode?", "feature_request"),
+    ("I can't log in with my new email.", "account"),
+    ("My refund has not arrived yet.", "billing"),
+    ("Export to PDF gives a blank page.", "technical"),
+    ("When will my order ship?", "shipping"),
+    ("Change the name on my profile, please.", "account"),
+    ("Stop my subscription at the end of the month.", "cancellation"),
+    ("A calendar view would help a lot.", "feature_request"),
+]

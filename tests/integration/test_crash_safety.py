@@ -19,6 +19,7 @@ import yaml
 from transformers import PreTrainedTokenizerBase
 
 import tuneforge.run.stage as stage
+from helpers import SUPPORT_REQUESTS
 from tuneforge.cli.commands import train_command
 from tuneforge.config import TuneforgeConfig, parse_config
 from tuneforge.engine.checkpoint import list_checkpoints
@@ -28,16 +29,7 @@ from tuneforge.models import build_tiny_model
 from tuneforge.run.lock import RunLocked
 from tuneforge.run.stage import TrainOutcome, train
 
-REQUESTS = [
-    ("Where is my parcel?", "shipping"),
-    ("I was charged twice this month.", "billing"),
-    ("The app crashes when I open settings.", "technical"),
-    ("Please close my account.", "cancellation"),
-    ("Could you add a dark mode?", "feature_request"),
-    ("I can't log in with my new email.", "account"),
-    ("My refund has not arrived yet.", "billing"),
-    ("Export to PDF gives a blank page.", "technical"),
-]
+REQUESTS = SUPPORT_REQUESTS[:8]
 SCORED = [
     ("How do I reset my password?", "Open Settings > Account > Reset password.", 5),
     ("Can I export to PDF?", "No idea, sorry.", 1),

@@ -14,6 +14,7 @@ from accelerate import Accelerator
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
+from helpers import SUPPORT_REQUESTS
 from tuneforge.config import TuneforgeConfig, parse_config
 from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples
 from tuneforge.data.types import Origin, SFTExample
@@ -25,20 +26,7 @@ from tuneforge.methods.sft import SFTMethod, SFTSection
 from tuneforge.models import attach_lora, build_tiny_model
 from tuneforge.run.stage import train
 
-REQUESTS = [
-    ("Where is my parcel?", "shipping"),
-    ("I was charged twice this month.", "billing"),
-    ("The app crashes when I open settings.", "technical"),
-    ("Please close my account.", "cancellation"),
-    ("Could you add a dark mode?", "feature_request"),
-    ("I can't log in with my new email.", "account"),
-    ("My refund has not arrived yet.", "billing"),
-    ("Export to PDF gives a blank page.", "technical"),
-    ("When will my order ship?", "shipping"),
-    ("Change the name on my profile, please.", "account"),
-    ("Stop my subscription at the end of the month.", "cancellation"),
-    ("A calendar view would help a lot.", "feature_request"),
-]
+REQUESTS = SUPPORT_REQUESTS
 
 
 def write_data(folder: Path) -> Path:

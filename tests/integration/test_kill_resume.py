@@ -27,6 +27,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from helpers import SUPPORT_REQUESTS
 from tuneforge.config import load_config
 from tuneforge.run.stage import train
 
@@ -35,20 +36,7 @@ CHILD = TESTS / "crash_child.py"
 SRC = TESTS.parent / "src"
 #: The wall-clock fields of metrics.jsonl; everything else must match exactly.
 TIMING_FIELDS = frozenset({"tokens_per_s"})
-ROWS = [
-    ("Where is my parcel?", "shipping"),
-    ("I was charged twice this month.", "billing"),
-    ("The app crashes when I open settings.", "technical"),
-    ("Please close my account.", "cancellation"),
-    ("Could you add a dark mode?", "feature_request"),
-    ("I can't log in with my new email.", "account"),
-    ("My refund has not arrived yet.", "billing"),
-    ("Export to PDF gives a blank page.", "technical"),
-    ("When will my order ship?", "shipping"),
-    ("Change the name on my profile, please.", "account"),
-    ("Stop my subscription at the end of the month.", "cancellation"),
-    ("A calendar view would help a lot.", "feature_request"),
-]
+ROWS = SUPPORT_REQUESTS
 STEPS = 10
 
 

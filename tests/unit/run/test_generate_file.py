@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
-from helpers import talkative_tiny_model, write_jsonl
+from helpers import greedy_reference_decode, talkative_tiny_model, write_jsonl
 from tuneforge.cli import generate_command
 from tuneforge.data.render import RenderSettings
 from tuneforge.errors import TuneforgeError
@@ -42,24 +42,11 @@ def target(embedded_tokenizer: PreTrainedTokenizerBase) -> Target:
     return Target("tiny", embedded_tokenizer, model, RenderSettings(system_prompt="Be brief."))
 
 
-def _greedy_one(model: PreTrainedModel, prompt: list[int], stops: set[int]) -> list[int]:
-    """Reference decoder: a full forward pass per step, no cache, no padding, no batch."""
-    ids, out = list(prompt), []
-    for _ in range(STEPS):
-        with torch.no_grad():
-            token = int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
-        if token in stops:
-            break
-        out.append(token)
-        ids.append(token)
-    return out
-
-
 def _expected(target: Target, row: dict) -> str:
     tokenizer = target.tokenizer
     prompt = row.get("prompt", row.get("messages"))
     ids = prompt_ids(prompt, tokenizer, target.render)
-    reply = _greedy_one(target.model, ids, {tokenizer.eos_token_id})
+    reply = greedy_reference_decode(target.model, ids, {tokenizer.eos_token_id}, STEPS)
     return tokenizer.decode(reply, skip_special_tokens=True).strip()
 
 

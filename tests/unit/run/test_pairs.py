@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 from typer.testing import CliRunner
 
-from helpers import talkative_tiny_model, write_jsonl
+from helpers import greedy_reference_decode, talkative_tiny_model, write_jsonl
 from tuneforge.cli import app, pairs_command
 from tuneforge.config import CheckRule
 from tuneforge.data.render import RenderSettings
@@ -50,23 +49,10 @@ def target(embedded_tokenizer: PreTrainedTokenizerBase) -> Target:
     return Target("tiny", embedded_tokenizer, model, RenderSettings(system_prompt="Be brief."))
 
 
-def _greedy_one(model: PreTrainedModel, prompt: list[int], stops: set[int]) -> list[int]:
-    """Reference decoder: a full forward pass per step, no cache, no padding, no batch."""
-    ids, out = list(prompt), []
-    for _ in range(STEPS):
-        with torch.no_grad():
-            token = int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
-        if token in stops:
-            break
-        out.append(token)
-        ids.append(token)
-    return out
-
-
 def _greedy_reply(target: Target, prompt: Text) -> str:
     tokenizer = target.tokenizer
     ids = prompt_ids(prompt, tokenizer, target.render)
-    reply = _greedy_one(target.model, ids, {tokenizer.eos_token_id})
+    reply = greedy_reference_decode(target.model, ids, {tokenizer.eos_token_id}, STEPS)
     return tokenizer.decode(reply, skip_special_tokens=True).strip()
 
 
