@@ -25,7 +25,7 @@ from tuneforge.config.pipeline import load_pipeline
 from tuneforge.data.load import load_examples
 from tuneforge.data.types import RecordKind
 from tuneforge.evaluate.report.compare import comparison_rows, load_runs
-from tuneforge.evaluate.results import format_value
+from tuneforge.evaluate.wording import format_value
 from tuneforge.models import load_model, merged_model
 from tuneforge.run.pipeline import run_pipeline
 from tuneforge.run.pipeline_data import prompt_key

@@ -38,7 +38,6 @@ from tuneforge.evaluate.results import (
     main_variant,
     new_document,
     overall_verdict,
-    previous_sentence,
     step_comparisons,
     task_entry,
     variant_entry,
@@ -56,6 +55,7 @@ from tuneforge.evaluate.variants import (
     retrieval_shots,
     variant_specs,
 )
+from tuneforge.evaluate.wording import previous_sentence
 from tuneforge.io import write_json_atomic
 from tuneforge.models import adapter_disabled, is_peft
 from tuneforge.safe_loading import LoadPolicy

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from tuneforge.evaluate.results import format_interval, format_value
+from tuneforge.evaluate.wording import format_interval, format_value
 
 
 def summary_table(doc: Mapping[str, Any]) -> Table:

@@ -9,7 +9,8 @@ from typing import Any
 from rich.table import Table
 
 from tuneforge.errors import TuneforgeError
-from tuneforge.evaluate.results import EVAL_FILE, format_interval, format_value, read_eval
+from tuneforge.evaluate.results import EVAL_FILE, read_eval
+from tuneforge.evaluate.wording import format_interval, format_value
 
 
 def load_runs(paths: Sequence[Path]) -> list[tuple[str, dict[str, Any]]]:

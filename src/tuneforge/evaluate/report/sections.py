@@ -10,7 +10,7 @@ from typing import Any
 from tuneforge.data.advice import held_out_advice, method_advice
 from tuneforge.data.types import RecordKind
 from tuneforge.evaluate.report.plots import VARIANT_COLOURS, data_uri, difference_chart
-from tuneforge.evaluate.results import format_interval, format_value
+from tuneforge.evaluate.wording import format_interval, format_value
 
 _VERDICT_CLASS = {"better": "better", "worse": "worse", "no clear difference": "unclear"}
 _SHOWN_EXAMPLES = 6

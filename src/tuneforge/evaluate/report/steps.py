@@ -15,7 +15,7 @@ from typing import Any
 from rich.table import Table
 
 from tuneforge.evaluate.report.sections import badge, table
-from tuneforge.evaluate.results import format_interval, format_value
+from tuneforge.evaluate.wording import format_interval, format_value
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,8 @@ from tuneforge.evaluate.metrics.tasks import (
     similarity_task,
     structure_task,
 )
-from tuneforge.evaluate.results import (
-    compare,
-    cost_sentence,
-    format_interval,
-    task_entry,
-)
+from tuneforge.evaluate.results import compare, task_entry
+from tuneforge.evaluate.wording import cost_sentence, format_interval
 
 ITEMS = [EvalItem("q", ref) for ref in ["a", "a", "b", "b"]]
 
