@@ -17,8 +17,9 @@ from matplotlib import image as mpimg
 from transformers import PreTrainedTokenizerBase
 
 from tuneforge.config import parse_config
+from tuneforge.evaluate.eval_models import EvalModels
 from tuneforge.evaluate.report import build_report
-from tuneforge.evaluate.runner import EvalModels, evaluate, write_eval
+from tuneforge.evaluate.runner import evaluate, write_eval
 from tuneforge.models import build_tiny_model
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -132,7 +132,8 @@ def test_preference_pairs_with_implicit_rewards(
     tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase
 ) -> None:
     from tuneforge.config import parse_config
-    from tuneforge.evaluate.runner import EvalModels, evaluate
+    from tuneforge.evaluate.eval_models import EvalModels
+    from tuneforge.evaluate.runner import evaluate
 
     pairs = [
         {"prompt": p, "chosen": f"Sure, {c} can help.", "rejected": "No."} for p, c in ROWS[:4]
@@ -162,7 +163,8 @@ def test_scored_feedback_gets_ranking_auc_and_implicit_rewards(
 ) -> None:
     """A KTO config: the preference task ranks desirable above undesirable replies (AUC)."""
     from tuneforge.config import parse_config
-    from tuneforge.evaluate.runner import EvalModels, evaluate
+    from tuneforge.evaluate.eval_models import EvalModels
+    from tuneforge.evaluate.runner import evaluate
 
     rows = [
         {"prompt": p, "completion": f"{c} will reply today.", "score": score}

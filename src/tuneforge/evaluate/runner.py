@@ -8,8 +8,7 @@ metrics → paired-bootstrap each difference against the baseline → eval.json 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from tuneforge.config import TuneforgeConfig, load_config
 from tuneforge.data.types import RecordKind, Text
 from tuneforge.errors import DataError, TuneforgeError
+from tuneforge.evaluate.eval_models import EvalModels, load_models
 from tuneforge.evaluate.heldout import EvalData, few_shot, load_eval_data
 from tuneforge.evaluate.inference.scoring import generate_and_score
 from tuneforge.evaluate.metrics.structure import load_schema_validator
@@ -57,65 +57,12 @@ from tuneforge.evaluate.variants import (
 )
 from tuneforge.evaluate.wording import previous_sentence
 from tuneforge.io import write_json_atomic
-from tuneforge.models import adapter_disabled, is_peft
-from tuneforge.safe_loading import LoadPolicy
-from tuneforge.target import FINAL_DIR, RUN_CONFIG
+from tuneforge.target import RUN_CONFIG
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import PreTrainedTokenizerBase
 
 Progress = Callable[[str], None]
-
-
-@dataclass
-class EvalModels:
-    """The tokenizer, the base model and the tuned model (either may be missing).
-
-    With a LoRA run one model serves both roles: the base model is the tuned one with its
-    adapter disabled, so only one copy of the weights is in memory.
-    """
-
-    tokenizer: PreTrainedTokenizerBase
-    base: PreTrainedModel | None = None
-    tuned: PreTrainedModel | None = None
-
-    @contextmanager
-    def use(self, role: str) -> Iterator[PreTrainedModel]:
-        """The model for ``role`` ('base' or 'tuned') for the duration of the block.
-
-        Without a separate base model, 'base' is the tuned LoRA model with its adapter switched
-        off (`adapter_disabled`: eval mode, no gradients).
-        """
-        if role == "tuned":
-            assert self.tuned is not None
-            yield self.tuned
-        elif self.base is not None:
-            yield self.base
-        else:
-            assert self.tuned is not None and is_peft(self.tuned)
-            with adapter_disabled(self.tuned) as model:
-                yield model
-
-
-def load_models(
-    cfg: TuneforgeConfig, run_dir: Path | None, *, allow_pickle: bool = False
-) -> EvalModels:
-    """The models of a run: ``final/`` (adapter or full model) and the base ``cfg.model``.
-
-    Without ``final/`` only the base model is loaded (a baseline-only evaluation). Weights
-    load from safetensors only unless ``allow_pickle`` (`tuneforge.safe_loading`).
-    """
-    from tuneforge.models import is_adapter_folder, load_model, load_tokenizer, load_trained
-
-    policy = LoadPolicy.of(cfg, allow_pickle=allow_pickle)
-    final = run_dir / FINAL_DIR if run_dir is not None else None
-    if final is None or not final.is_dir():
-        tokenizer = load_tokenizer(cfg.model, policy=policy)
-        return EvalModels(tokenizer, base=load_model(cfg.model, policy=policy))
-    tokenizer, tuned = load_trained(cfg.model, final, policy=policy)
-    if is_adapter_folder(final):
-        return EvalModels(tokenizer, tuned=tuned)
-    return EvalModels(tokenizer, base=load_model(cfg.model, policy=policy), tuned=tuned)
 
 
 def run_variant(

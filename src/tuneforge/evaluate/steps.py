@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuneforge.config import TuneforgeConfig
+from tuneforge.evaluate.eval_models import EvalModels
 from tuneforge.evaluate.metrics.tasks import VariantOutputs
 from tuneforge.evaluate.retrieval import RETRIEVAL_VARIANT
 from tuneforge.evaluate.runner import (
-    EvalModels,
     EvalSetup,
     build_document,
     prepare_eval,
