@@ -40,7 +40,7 @@ def score(run_dir: Path, eval_file: str | None) -> dict[str, Any]:
 
     cfg = load_config(run_dir / "config.yaml")
     path = eval_file or cfg.data.eval or str(run_dir / "eval.jsonl")
-    tokenizer = load_tokenizer(cfg.model)
+    tokenizer = load_tokenizer(cfg.model.path)
     examples = load_examples(path, "kto", columns=cfg.columns, kto_threshold=cfg.kto.threshold)
     settings = TokenizeSettings(
         max_length=cfg.data.max_length,
@@ -48,7 +48,7 @@ def score(run_dir: Path, eval_file: str | None) -> dict[str, Any]:
         system_prompt=cfg.data.system_prompt,
     )
     items = tokenize_examples(examples, tokenizer, settings).items
-    model = PeftModel.from_pretrained(load_model(cfg.model), str(run_dir / "final")).eval()
+    model = PeftModel.from_pretrained(load_model(cfg.model.path), str(run_dir / "final")).eval()
     rows: list[tuple[bool, float, float, int]] = []  # (desirable, tuned, base, tokens)
     with torch.no_grad():
         for start in range(0, len(items), 8):

@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tuneforge.embedded import EMBEDDED_NAME, ensure_embedded
 from tuneforge.errors import ModelLoadError
@@ -25,9 +25,11 @@ if TYPE_CHECKING:
 PLAIN_HEAD_FAMILIES = frozenset(
     {"llama", "mistral", "qwen2", "qwen3", "phi3", "olmo2", "smollm3", "starcoder2"}
 )
-#: Model families whose transformers 5.24 attention (sdpa, eager, flash) keeps sequences
-#: packed in one row apart when ``position_ids`` restart at 0 and no attention mask is given
-#: (``masking_utils.find_packed_sequence_indices``; the model must run with use_cache=False).
+#: Model families whose transformers 5.24 attention keeps sequences packed in one row apart
+#: when ``position_ids`` restart at 0 and no attention mask is given: sdpa and eager through a
+#: block-diagonal mask (``masking_utils.find_packed_sequence_indices``; the model must run with
+#: use_cache=False), FlashAttention-2 through its variable-length path, for a batch of ONE
+#: row only (``methods.logps.check_packed_layout``).
 PACKED_FAMILIES = frozenset(
     {"llama", "mistral", "qwen2", "qwen3", "phi3", "olmo2", "smollm3", "starcoder2"}
 )
@@ -72,12 +74,18 @@ def load_model(
     dtype: torch.dtype | None = None,
     home: Path | None = None,
     policy: LoadPolicy = SAFE,
+    attn_implementation: str | None = None,
+    quantization: Any = None,
+    device: torch.device | str | None = None,
 ) -> PreTrainedModel:
     """Load the causal LM ``name`` in ``dtype`` (float32 by default), ready for training.
 
     Weights come from safetensors only unless ``policy.allow_pickle`` (a folder holding only
     pickle weights is refused before anything is read); the folder's own code runs only with
-    ``policy.trust_remote_code``.
+    ``policy.trust_remote_code``. ``attn_implementation`` is transformers' name (None: its
+    default); ``quantization`` a ``BitsAndBytesConfig`` (`tuneforge.quantize`), whose weights
+    are quantised while they load straight onto ``device`` (a quantised model cannot be moved
+    afterwards); without one, ``device`` (None: CPU) is where the loaded model is put.
     """
     import pickle
 
@@ -89,15 +97,70 @@ def load_model(
         check_weights(Path(source), policy)
     elif policy.allow_pickle:
         warn_pickle(f"{name} when it has no safetensors weights")
+    options: dict[str, Any] = {"dtype": dtype or torch.float32, **policy.model_kwargs()}
+    if attn_implementation is not None:
+        options["attn_implementation"] = attn_implementation
+    if quantization is not None:
+        options["quantization_config"] = quantization
+        options["device_map"] = {"": str(device or "cuda")}
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            source, dtype=dtype or torch.float32, **policy.model_kwargs()
-        )
+        model = AutoModelForCausalLM.from_pretrained(source, **options)
     except pickle.UnpicklingError as exc:
         raise ModelLoadError(_refused_pickle(name)) from exc
     except (OSError, ValueError) as exc:
         raise ModelLoadError(_load_hint(name, exc)) from exc
+    except ImportError as exc:  # an attention kernel or quantisation backend is missing
+        raise ModelLoadError(f"could not load model '{name}': {exc}") from exc
+    if quantization is None and device is not None:
+        model = model.to(device)
     return model
+
+
+def is_quantized(model: torch.nn.Module) -> bool:
+    """True when the model under its wrappers holds bitsandbytes-quantised weights."""
+    base = base_model(model)
+    return bool(
+        getattr(base, "is_loaded_in_4bit", False) or getattr(base, "is_loaded_in_8bit", False)
+    )
+
+
+def place_model(model: torch.nn.Module, device: torch.device | str) -> torch.nn.Module:
+    """``model`` on ``device`` (in place; returned for chaining).
+
+    A quantised model stays where it was loaded (bitsandbytes weights cannot be moved; they
+    were loaded onto the device already). Nothing is copied when the model is there already.
+    """
+    import torch
+
+    target = torch.device(device)
+    if is_quantized(model):
+        return model
+    first = next(iter(model.parameters()), None)
+    if first is not None and not _same_device(first.device, target):
+        model.to(target)
+    return model
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    """``cuda`` and ``cuda:0`` are the same device when 0 is the current one."""
+    import torch
+
+    if a.type != b.type:
+        return False
+    if a.type != "cuda":
+        return True
+    current = torch.cuda.current_device()
+    return (a.index if a.index is not None else current) == (
+        b.index if b.index is not None else current
+    )
+
+
+def set_attention(model: torch.nn.Module, attn_implementation: str) -> None:
+    """Switch a loaded model (under its wrappers) to ``attn_implementation`` if it differs."""
+    base = base_model(model)
+    current = getattr(getattr(base, "config", None), "_attn_implementation", None)
+    if current != attn_implementation and hasattr(base, "set_attn_implementation"):
+        base.set_attn_implementation(attn_implementation)
 
 
 def _refused_pickle(name: str) -> str:

@@ -166,10 +166,10 @@ def _load_run(path: Path, *, with_base: bool, home: Path | None, allow_pickle: b
         )
     cfg = load_config(path / RUN_CONFIG)
     policy = LoadPolicy.of(cfg, allow_pickle=allow_pickle)
-    tokenizer, model = load_trained(cfg.model, final, home=home, policy=policy)
+    tokenizer, model = load_trained(cfg.model.path, final, home=home, policy=policy)
     base = None
     if with_base and not is_adapter_folder(final):
-        base = load_model(cfg.model, home=home, policy=policy).eval()
+        base = load_model(cfg.model.path, home=home, policy=policy).eval()
     render = RenderSettings(
         chat_template=cfg.data.chat_template, system_prompt=tuned_system_prompt(cfg)
     )

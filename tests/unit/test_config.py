@@ -43,7 +43,7 @@ MINIMAL = "method: sft\ndata:\n  train: train.jsonl\n"
 def test_minimal_config_has_product_defaults(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, MINIMAL))
     assert cfg.method == "sft"
-    assert cfg.model == "embedded"
+    assert cfg.model.path == "embedded"
     assert cfg.data.train == str(tmp_path / "train.jsonl")
     assert cfg.data.eval is None
     assert cfg.data.eval_split == 0.1

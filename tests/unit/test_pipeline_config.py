@@ -39,7 +39,7 @@ def test_stages_get_the_shared_keys_and_stage_defaults(tmp_path: Path) -> None:
     assert pipe.output == Path("runs/pipeline-flow")
     sft, dpo = (stage.config for stage in pipe.stages)
     assert [s.name for s in pipe.stages] == ["sft", "dpo"]
-    assert sft.model == dpo.model == "some/model"
+    assert sft.model.path == dpo.model.path == "some/model"
     assert sft.output == "runs/pipeline-flow/stages/sft"
     # Paths resolve against the file's folder; the held-out file is every stage's data.eval.
     assert sft.data.train == str(tmp_path / "train.jsonl")

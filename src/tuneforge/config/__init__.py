@@ -17,6 +17,7 @@ from tuneforge.config.loading import (
 from tuneforge.config.schema import (
     DataConfig,
     LoraConfig,
+    ModelConfig,
     TrainConfig,
     TuneforgeConfig,
     config_model,
@@ -31,6 +32,7 @@ __all__ = [
     "EvalTask",
     "EvalVariant",
     "LoraConfig",
+    "ModelConfig",
     "Section",
     "TrainConfig",
     "TuneforgeConfig",

@@ -16,7 +16,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, create_model, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    create_model,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from tuneforge.config.eval import EvalConfig
 from tuneforge.config.section import (
@@ -36,12 +43,16 @@ if TYPE_CHECKING:
 __all__ = [
     "DataConfig",
     "LoraConfig",
+    "ModelConfig",
     "TrainConfig",
     "TuneforgeConfig",
     "config_model",
     "default_config_model",
 ]
 
+ModelDtype = Literal["auto", "bf16", "fp16", "fp32"]
+AttnImplementation = Literal["auto", "sdpa", "eager", "flash_attention_2"]
+Quantize = Literal["4bit", "8bit"]
 ColumnTarget = Literal["prompt", "completion", "chosen", "rejected", "score", "messages"]
 Tracker = Literal["tensorboard", "wandb", "mlflow"]
 
@@ -63,6 +74,45 @@ class DataConfig(_Section):
     system_prompt: str | None = Field(None, description="System turn added to every prompt.")
 
 
+class ModelConfig(_Section):
+    """The base model and how its weights are loaded.
+
+    ``model: NAME`` (a string) is short for ``model: {path: NAME}``; a config whose settings
+    are all ``auto`` is written back as that bare string, so config.yaml, resume checks and
+    pipeline hashes of configs that never set them are unchanged.
+    """
+
+    path: str = Field("embedded", min_length=1, description="Hub id, local folder, or 'embedded'.")
+    dtype: ModelDtype = Field(
+        "auto",
+        description="Weight dtype; auto: bf16 on a GPU that supports it, else fp32 (CPU).",
+    )
+    attn_implementation: AttnImplementation = Field(
+        "auto",
+        description="auto: flash_attention_2 on a CUDA GPU where flash-attn is installed and "
+        "the weights are bf16/fp16, else sdpa.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, data: Any) -> Any:
+        """A bare string (the original ``model: NAME`` form) names the path."""
+        if isinstance(data, str | int | float) and not isinstance(data, bool):
+            return {"path": str(data)}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _as_name_when_default(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Dump as the bare path while every loading setting is ``auto``."""
+        if self.dtype == "auto" and self.attn_implementation == "auto":
+            return self.path
+        return handler(self)
+
+    def with_path(self, path: str) -> ModelConfig:
+        """The same loading settings for another model (a pipeline's previous stage)."""
+        return self.model_copy(update={"path": path})
+
+
 class LoraConfig(_Section):
     """LoRA adapter settings; ``lora: null`` in YAML means full fine-tuning."""
 
@@ -70,6 +120,11 @@ class LoraConfig(_Section):
     alpha: Int = Field(32, ge=1)
     dropout: Float = Field(0.05, ge=0, lt=1)
     target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    quantize: Quantize | None = Field(
+        None,
+        description="QLoRA: load the frozen base in 4-bit (NF4) or 8-bit (bitsandbytes, CUDA "
+        "only); null: unquantised.",
+    )
 
     @field_validator("target_modules", mode="before")
     @classmethod
@@ -98,6 +153,11 @@ class TrainConfig(_Section):
     max_grad_norm: Float = Field(1.0, ge=0, description="0 disables clipping.")
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     gradient_checkpointing: bool = False
+    compile: Bool = Field(
+        False,
+        description="torch.compile the model (CUDA); off by default: variable batch shapes "
+        "recompile, which costs more than it saves on short runs.",
+    )
     seed: Int = Field(42, ge=0, le=MAX_SEED)
     logging_steps: Int = Field(5, ge=1, le=MAX_STEPS)
     eval_steps: Int | None = Field(
@@ -138,7 +198,11 @@ class TuneforgeConfig(_Section):
     registry: ClassVar[Mapping[str, MethodSpec]] = MappingProxyType({})
 
     method: str = Field(description="The training method; see `tuneforge.methods`.")
-    model: str = Field("embedded", description="Hub id, local folder, or 'embedded'.")
+    model: ModelConfig = Field(
+        default_factory=ModelConfig,
+        description="The base model: a hub id, local folder or 'embedded', or a mapping "
+        "{path, dtype, attn_implementation}.",
+    )
     trust_remote_code: Bool = Field(
         False,
         description="Run the Python code a model folder ships (config.json auto_map); "

@@ -39,7 +39,7 @@ from tuneforge.data.tokenize import Tokenized
 from tuneforge.engine.batches import indexed_batches
 from tuneforge.io import write_file_atomic
 from tuneforge.methods.base import Batch, ReferenceLogps, ReferenceMethod
-from tuneforge.models import adapter_disabled, base_model, is_peft
+from tuneforge.models import adapter_disabled, base_model, is_peft, place_model
 
 __all__ = [
     "CACHE_FORMAT",
@@ -83,7 +83,13 @@ class OnTheFlyReference:
             self.model.requires_grad_(False)
 
     def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Per-example reference values of ``batch``, each (B,), without gradients."""
+        """Per-example reference values of ``batch``, each (B,), without gradients.
+
+        A full run's frozen copy follows the batches to their device (once): it is taken
+        from the policy as it was handed over, which may precede the engine's placement.
+        """
+        if not is_peft(self.model) and "input_ids" in batch:
+            place_model(self.model, batch["input_ids"].device)
         with adapter_disabled(self.model) as model:
             values = self.method.reference_values(model, batch)
         return {name: value.detach().float() for name, value in values.items()}
@@ -352,6 +358,9 @@ def build_reference(
     """
     if not getattr(method, "needs_reference", False):
         return ReferenceSetup(info={"mode": "none"})
+    # The pass runs before the loop's `prepare` moves the model, on batches already on the
+    # accelerator's device: the model goes there first (a no-op once the stage placed it).
+    place_model(model, accelerator.device)
     if not getattr(method, "precompute_reference", False):
         on_the_fly = OnTheFlyReference(method, model)
         return ReferenceSetup(on_the_fly, on_the_fly, {"mode": "on_the_fly"})

@@ -60,9 +60,9 @@ def load_models(
     policy = LoadPolicy.of(cfg, allow_pickle=allow_pickle)
     final = run_dir / FINAL_DIR if run_dir is not None else None
     if final is None or not final.is_dir():
-        tokenizer = load_tokenizer(cfg.model, policy=policy)
-        return EvalModels(tokenizer, base=load_model(cfg.model, policy=policy))
-    tokenizer, tuned = load_trained(cfg.model, final, policy=policy)
+        tokenizer = load_tokenizer(cfg.model.path, policy=policy)
+        return EvalModels(tokenizer, base=load_model(cfg.model.path, policy=policy))
+    tokenizer, tuned = load_trained(cfg.model.path, final, policy=policy)
     if is_adapter_folder(final):
         return EvalModels(tokenizer, tuned=tuned)
-    return EvalModels(tokenizer, base=load_model(cfg.model, policy=policy), tuned=tuned)
+    return EvalModels(tokenizer, base=load_model(cfg.model.path, policy=policy), tuned=tuned)

@@ -287,7 +287,7 @@ def build_document(
     return new_document(
         run_dir=str(run_dir) if run_dir is not None else None,
         method=cfg.method,
-        model=cfg.model,
+        model=cfg.model.path,
         held_out={
             "source": data.source,
             "examples": len(data.items),

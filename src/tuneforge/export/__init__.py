@@ -130,7 +130,7 @@ def _open_run(run_dir: Path, *, allow_pickle: bool = False) -> _Run:
     cfg = load_config(run_dir / RUN_CONFIG)
     policy = LoadPolicy.of(cfg, allow_pickle=allow_pickle)
     has_tokenizer = (final / "tokenizer_config.json").is_file()
-    tokenizer = load_tokenizer(str(final) if has_tokenizer else cfg.model, policy=policy)
+    tokenizer = load_tokenizer(str(final) if has_tokenizer else cfg.model.path, policy=policy)
     settings = RenderSettings(cfg.data.chat_template, tuned_system_prompt(cfg))
     chat = uses_chat_template(tokenizer, settings)
     return _Run(run_dir, final, cfg, tokenizer, settings, chat, policy)
@@ -161,7 +161,7 @@ def sample_prompts(run: _Run, count: int) -> tuple[list[Text], str]:
 def _run_model(run: _Run) -> PreTrainedModel:
     """The run's own model as evaluation runs it: the base with its adapter, unmerged."""
     if run.is_adapter:
-        base = load_model(run.cfg.model, policy=run.policy)
+        base = load_model(run.cfg.model.path, policy=run.policy)
         return load_adapter(base, run.final, policy=run.policy)
     return load_model(str(run.final), policy=run.policy)
 
@@ -246,12 +246,12 @@ def export_run(
         gc.collect()
 
     say("Merging the adapter into the base model..." if run.is_adapter else "Loading the model...")
-    model = merged_model(run.final, run.cfg.model, policy=run.policy)
+    model = merged_model(run.final, run.cfg.model.path, policy=run.policy)
     if gguf_type is not None:
         check_architecture(model.config)
     document: dict[str, Any] = {
         "run_dir": str(run_dir.resolve()),
-        "base_model": run.cfg.model,
+        "base_model": run.cfg.model.path,
         "adapter_merged": run.is_adapter,
         "system_prompt": run.settings.system_prompt,
         "chat_template": run.chat,

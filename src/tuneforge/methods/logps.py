@@ -19,6 +19,13 @@ mask (``models.PACKED_FAMILIES``: transformers builds it when there is no attent
 cache; see ``data/collate.py``), `packed_token_logps` lays the sequences end to end into rows
 of about `PACK_CAPACITY` tokens (first fit, longest first), with no attention across
 sequences. Other models run the padded rows as they are.
+
+FlashAttention-2 has no mask: transformers 5.24 gives it its variable-length path (the
+``cu_seqlens`` of each packed sequence, found from restarting ``position_ids``) only when the
+batch is one row (``modeling_flash_attention_utils._is_packed_sequence``); several packed rows
+would run as plain causal rows, each sequence attending to the ones before it. Under
+FlashAttention-2 every sequence therefore goes into one row (its cost is linear in the number
+of sequences, so nothing is lost), and `check_packed_layout` refuses a multi-row packed batch.
 """
 
 from __future__ import annotations
@@ -29,11 +36,14 @@ import torch
 import torch.nn.functional as F
 
 from tuneforge.data.tokenize import IGNORE_INDEX
+from tuneforge.device import uses_flash_attention
+from tuneforge.errors import TuneforgeError
 from tuneforge.models import PLAIN_HEAD_FAMILIES, base_model, model_family, packable, unwrap
 
 __all__ = [
     "PACK_CAPACITY",
     "batch_token_logps",
+    "check_packed_layout",
     "mean_token_nll",
     "model_token_logps",
     "pack_rows",
@@ -140,6 +150,26 @@ def _head_and_decoder(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn
     return decoder, head
 
 
+def check_packed_layout(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> None:
+    """Refuse packed rows (``position_ids``, no attention mask) that FlashAttention-2 would mix.
+
+    Its variable-length path, which keeps packed sequences apart, runs only for a batch of
+    one row (see the module docstring); with more rows the sequences would attend to each
+    other silently. Only shapes are read (no device sync).
+
+    Raises:
+        TuneforgeError: a packed batch of more than one row under FlashAttention-2.
+    """
+    packed = "position_ids" in inputs and inputs.get("attention_mask") is None
+    rows = inputs["input_ids"].shape[0] if "input_ids" in inputs else 1
+    if packed and rows > 1 and uses_flash_attention(base_model(model)):
+        raise TuneforgeError(
+            f"packed batch of {rows} rows under model.attn_implementation: flash_attention_2, "
+            "whose variable-length kernel keeps packed sequences apart only in a single row; "
+            "pack into one row, or set model.attn_implementation: sdpa"
+        )
+
+
 def model_token_logps(
     model: torch.nn.Module, inputs: dict[str, torch.Tensor], labels: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,6 +188,7 @@ def model_token_logps(
     Returns:
         ``(logps, mask)`` exactly as `token_logps`: (B, T-1) float32 and (B, T-1) bool.
     """
+    check_packed_layout(model, inputs)
     parts = _head_and_decoder(model)
     if parts is None:
         return token_logps(model(**inputs, use_cache=False).logits, labels)
@@ -213,7 +244,8 @@ def packed_token_logps(
         input_ids: (R, T) long, right padded.
         attention_mask: (R, T) long, 1 on the real tokens (a prefix of each row).
         labels: (R, T) long, ``IGNORE_INDEX`` where nothing is learned (and on padding).
-        capacity: tokens per packed row (None: `PACK_CAPACITY`).
+        capacity: tokens per packed row (None: `PACK_CAPACITY`; ignored under
+            FlashAttention-2, which takes every sequence in one row).
 
     Returns:
         ``(logps, mask)`` on the padded grid, (R, T-1) float32 and (R, T-1) bool, exactly as
@@ -224,6 +256,9 @@ def packed_token_logps(
     real = attention_mask.bool()  # (R, T)
     lengths = real.sum(dim=-1).tolist()
     capacity = PACK_CAPACITY if capacity is None else capacity
+    if uses_flash_attention(base_model(model)):
+        # One row: the only layout its variable-length path keeps apart (module docstring).
+        capacity = sum(lengths)
     rows = pack_rows(lengths, max([capacity, *lengths]))
     # The packed row and the column offset of every sequence, and each packed row's fill.
     row_of = [0] * len(lengths)

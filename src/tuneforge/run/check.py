@@ -117,7 +117,7 @@ def _settings(options: CheckOptions, method: str, report: CheckReport) -> LintSe
             float(getattr(section, "undesirable_weight", 1.0)),
         )
         if model in (None, DEFAULT_MODEL):
-            settings.model = config.model
+            settings.model = config.model.path
         if max_length in (None, DEFAULT_MAX_LENGTH):
             settings.max_length = config.data.max_length
         settings.eval_split = config.data.eval_split

@@ -187,7 +187,7 @@ class _Runner:
             merged = run_dir / MERGED_DIR
             if not merged.is_dir():  # deleted, or a full fine-tune's (final/ is the model)
                 merged = write_merged(
-                    run_dir / FINAL_DIR, cfg.model, merged, policy=LoadPolicy.of(cfg)
+                    run_dir / FINAL_DIR, cfg.model.path, merged, policy=LoadPolicy.of(cfg)
                 )
             record.model_dir = str(merged)
             self.log(f"{stage.name}: skipped (unchanged, config hash {digest[:12]})")
@@ -255,7 +255,7 @@ class _Runner:
         record.global_step = outcome.result.state.global_step
         folder = write_merged(
             Path(str(outcome.final_dir)),
-            cfg.model,
+            cfg.model.path,
             cfg.run_dir() / MERGED_DIR,
             policy=LoadPolicy.of(cfg),
         )

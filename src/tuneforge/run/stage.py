@@ -26,6 +26,7 @@ from tuneforge.config import TuneforgeConfig, dump_config
 from tuneforge.data.split import HELD_OUT_FILE, DataSource, load_splits, rows_to_jsonl
 from tuneforge.data.tokenize import TokenizedDataset, TokenizeSettings, tokenize_examples
 from tuneforge.data.types import Example
+from tuneforge.device import Hardware, LoadSettings, device_record
 from tuneforge.embedded import tuneforge_home
 from tuneforge.engine.batches import items_read
 from tuneforge.engine.logging import check_trackers
@@ -35,7 +36,15 @@ from tuneforge.engine.reference import build_reference
 from tuneforge.errors import DataError
 from tuneforge.io import file_sha256, write_dir_atomic, write_json_atomic, write_text_atomic
 from tuneforge.methods import build_method
-from tuneforge.models import attach_lora, base_model, load_model, load_tokenizer
+from tuneforge.models import (
+    attach_lora,
+    base_model,
+    load_model,
+    load_tokenizer,
+    place_model,
+    set_attention,
+)
+from tuneforge.quantize import check_quantize, prepare_quantized, quantization_config
 from tuneforge.run.lock import run_lock
 from tuneforge.run.resume import MANIFEST, plan_start
 from tuneforge.safe_loading import LoadPolicy
@@ -99,17 +108,64 @@ def prepare_method_data(
         print(note, file=sys.stderr)
 
 
+def load_settings(cfg: TuneforgeConfig, hardware: Hardware) -> LoadSettings:
+    """How this stage loads its base model on ``hardware``; raises before any weight is read.
+
+    Checks ``lora.quantize`` (CUDA, bitsandbytes), then resolves ``model.dtype`` and
+    ``model.attn_implementation`` (`tuneforge.device`).
+    """
+    quantize = cfg.lora.quantize if cfg.lora is not None else None
+    check_quantize(quantize, cuda=hardware.cuda)
+    return LoadSettings.resolve(cfg.model.dtype, cfg.model.attn_implementation, quantize, hardware)
+
+
 def prepare_model(
-    cfg: TuneforgeConfig, model: PreTrainedModel | None, policy: LoadPolicy
+    cfg: TuneforgeConfig,
+    model: PreTrainedModel | None,
+    policy: LoadPolicy,
+    settings: LoadSettings | None = None,
+    device: torch.device | str = "cpu",
 ) -> PreTrainedModel:
-    """The base model (loaded under ``policy`` unless given), seeded LoRA unless ``lora: null``."""
-    model = model if model is not None else load_model(cfg.model, policy=policy)
+    """The base model on ``device``, seeded LoRA unless ``lora: null``, ready for training.
+
+    Loaded under ``policy`` and ``settings`` (dtype, attention, quantisation; default: fp32,
+    sdpa) unless given; a given model (tests, benchmarks) is cast to the settings' dtype and
+    keeps its own attention unless ``model.attn_implementation`` names one. The model is moved to ``device`` *before* anything runs on
+    it, so the reference pass (which precedes the loop's ``prepare``) finds model and batches
+    together. Gradient checkpointing is non-reentrant, which lets gradients reach a LoRA
+    adapter behind frozen embeddings without ``enable_input_require_grads``.
+    """
+    settings = settings or LoadSettings()
+    if model is None:
+        quantization = (
+            quantization_config(settings.quantize, settings.torch_dtype())
+            if settings.quantize
+            else None
+        )
+        model = load_model(
+            cfg.model.path,
+            dtype=settings.torch_dtype(),
+            policy=policy,
+            attn_implementation=settings.attn_implementation,
+            quantization=quantization,
+            device=device,
+        )
+    else:
+        model = model.to(settings.torch_dtype())
+        if cfg.model.attn_implementation != "auto":
+            set_attention(model, settings.attn_implementation)
+    place_model(model, device)
     torch.manual_seed(cfg.train.seed)
+    if settings.quantize:
+        model = prepare_quantized(model, gradient_checkpointing=cfg.train.gradient_checkpointing)
     if cfg.train.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     if cfg.lora is not None:
         model = attach_lora(model, cfg.lora)
+    if cfg.train.compile:
+        # In place (nn.Module.compile): the wrappers (peft, DDP) and their attributes stay.
+        base_model(model).compile(dynamic=True)
     return model
 
 
@@ -218,9 +274,13 @@ def train(
     cfg = cfg.resolved()
     run_dir = cfg.run_dir()
     method = build_method(cfg)
+    hardware = Hardware.probe()
+    settings = load_settings(cfg, hardware)
     train_examples, eval_examples = load_train_eval(cfg)
     policy = LoadPolicy.of(cfg, allow_pickle=allow_pickle)
-    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.model, policy=policy)
+    tokenizer = (
+        tokenizer if tokenizer is not None else load_tokenizer(cfg.model.path, policy=policy)
+    )
     train_set = tokenize_split(train_examples, tokenizer, cfg, cfg.data.train)
     eval_set = tokenize_split(eval_examples, tokenizer, cfg, "the held-out split")
     prepare_method_data(method, (train_examples, train_set), (eval_examples, eval_set))
@@ -250,7 +310,7 @@ def train(
         # unfinished run, which the same command continues.
         write_manifest(run_dir, cfg, {**extra, "status": "running"})
         stage = _Stage(cfg, run_dir, method, tokenizer, train_set, eval_set, extra, started)
-        return stage.run(model, policy, resume=plan.resume, on_step=on_step)
+        return stage.run(model, policy, (hardware, settings), resume=plan.resume, on_step=on_step)
 
 
 @dataclass
@@ -270,6 +330,7 @@ class _Stage:
         self,
         model: PreTrainedModel | None,
         policy: LoadPolicy,
+        loading: tuple[Hardware, LoadSettings],
         *,
         resume: bool,
         on_step: Callable[[int, WindowResult], None] | None,
@@ -277,8 +338,12 @@ class _Stage:
         """Train (continuing the folder's run with ``resume``) and write final/ and the manifest."""
         cfg, run_dir, method, tokenizer = self.cfg, self.run_dir, self.method, self.tokenizer
         train_set, eval_set = self.train_set, self.eval_set
-        model = prepare_model(cfg, model, policy)
+        hardware, settings = loading
         accelerator = make_accelerator(cfg.train, run_dir)
+        model = prepare_model(cfg, model, policy, settings, accelerator.device)
+        device = device_record(
+            str(accelerator.device), hardware, settings, accelerator.num_processes
+        )
         reference = self._reference(model, accelerator)
         inputs = LoopInputs(
             model=model,
@@ -293,9 +358,9 @@ class _Stage:
             reference=reference.train,
             eval_reference=reference.eval,
             on_step=on_step,
-            tracker_config={"method": cfg.method, "model": cfg.model, "lr": cfg.resolved_lr()},
+            tracker_config={"method": cfg.method, "model": cfg.model.path, "lr": cfg.resolved_lr()},
         )
-        extra = {**self.extra, "reference": reference.info}
+        extra = {**self.extra, "device": device, "reference": reference.info}
         write_manifest(run_dir, cfg, {**extra, "status": "running"})
         result = run_loop(inputs, accelerator)
         final_dir = None
