@@ -130,10 +130,11 @@ def prepare_model(
 
     Loaded under ``policy`` and ``settings`` (dtype, attention, quantisation; default: fp32,
     sdpa) unless given; a given model (tests, benchmarks) is cast to the settings' dtype and
-    keeps its own attention unless ``model.attn_implementation`` names one. The model is moved to ``device`` *before* anything runs on
-    it, so the reference pass (which precedes the loop's ``prepare``) finds model and batches
-    together. Gradient checkpointing is non-reentrant, which lets gradients reach a LoRA
-    adapter behind frozen embeddings without ``enable_input_require_grads``.
+    keeps its own attention unless ``model.attn_implementation`` names one. The model is
+    moved to ``device`` *before* anything runs on it, so the reference pass (which precedes
+    the loop's ``prepare``) finds model and batches together. Gradient checkpointing is
+    non-reentrant, which lets gradients reach a LoRA adapter behind frozen embeddings without
+    ``enable_input_require_grads``.
     """
     settings = settings or LoadSettings()
     if model is None:
