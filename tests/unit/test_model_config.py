@@ -86,3 +86,10 @@ def test_quantize_values(tmp_path: Path) -> None:
 def test_compile_is_a_strict_boolean(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, "train:\n  compile: true\n")).train.compile is True
     assert "train.compile" in errors(tmp_path, "train:\n  compile: 'yes'\n")
+
+
+def test_override_extends_a_bare_model_name(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: some/model\n")
+    cfg = load_config(path, ["model.dtype=bf16"])
+    assert cfg.model == ModelConfig(path="some/model", dtype="bf16")
+    assert load_config(path, ["model=other"]).model == ModelConfig(path="other")

@@ -31,6 +31,9 @@ PATH_FIELDS: dict[Loc, bool] = {
     ("eval", "baseline_system_prompt_file"): False,
 }
 
+#: Top-level keys whose bare string is short for a mapping with the string under this key
+#: (``model: NAME`` is ``model: {path: NAME}``), so ``model.dtype=bf16`` extends it.
+SHORTHANDS: dict[str, str] = {"model": "path"}
 
 #: The deepest dotted key an override may name (tuneforge's keys are at most a few levels).
 MAX_OVERRIDE_DEPTH = min(16, MAX_NESTING)
@@ -80,6 +83,8 @@ def apply_with_paths(
             child = node.get(key)
             if child is None:
                 child = node[key] = {}
+            elif depth == 0 and isinstance(child, str) and key in SHORTHANDS:
+                child = node[key] = {SHORTHANDS[key]: child}
             elif not isinstance(child, dict):
                 where = ".".join(path[: depth + 1])
                 raise ConfigError(
