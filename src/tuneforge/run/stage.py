@@ -160,7 +160,7 @@ def prepare_model(
     if settings.quantize:
         model = prepare_quantized(model, gradient_checkpointing=cfg.train.gradient_checkpointing)
     if cfg.train.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable({"use_reentrant": False})
         model.config.use_cache = False
     if cfg.lora is not None:
         model = attach_lora(model, cfg.lora)
