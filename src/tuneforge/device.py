@@ -23,7 +23,9 @@ __all__ = [
     "Hardware",
     "LoadSettings",
     "check_attn_implementation",
+    "default_device",
     "device_record",
+    "inference_settings",
     "resolve_attn_implementation",
     "resolve_dtype",
     "uses_flash_attention",
@@ -150,6 +152,33 @@ class LoadSettings:
 
         dtype: torch.dtype = getattr(torch, self.dtype)
         return dtype
+
+
+def default_device(hardware: Hardware) -> str:
+    """Where a model runs outside the training loop (evaluation, chat): the GPU, else CPU.
+
+    Apple's MPS is taken when torch offers it (untested here); training's device is
+    accelerate's choice (``accelerator.device``), which makes the same pick.
+    """
+    if hardware.cuda:
+        return "cuda"
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return "mps" if mps is not None and mps.is_available() else "cpu"
+
+
+def inference_settings(dtype: str, attn_implementation: str, hardware: Hardware) -> LoadSettings:
+    """How evaluation loads its models: the run's dtype, never FlashAttention-2.
+
+    Evaluation scores continuations on packed rows with a custom 4D mask over a KV cache
+    (``evaluate/inference/scoring.py``), which FlashAttention-2 cannot take; sdpa (or an
+    explicit eager) runs it. Never quantised: a QLoRA run's adapter is evaluated on the
+    unquantised base, as export merges it.
+    """
+    torch_dtype = resolve_dtype(dtype, hardware)
+    attention = "eager" if attn_implementation == "eager" else "sdpa"
+    return LoadSettings(torch_dtype, attention, None)
 
 
 def device_record(

@@ -272,12 +272,18 @@ def is_adapter_folder(folder: Path) -> bool:
 
 
 def load_trained(
-    base: str, final: str | Path, *, home: Path | None = None, policy: LoadPolicy = SAFE
+    base: str,
+    final: str | Path,
+    *,
+    home: Path | None = None,
+    policy: LoadPolicy = SAFE,
+    **placement: Any,
 ) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
     """The tokenizer and model a run saved in ``final`` (its ``final/`` folder).
 
     ``final`` holds a LoRA adapter (loaded onto the base model ``base``) or a full model; its
-    tokenizer is used when it saved one, else the base model's.
+    tokenizer is used when it saved one, else the base model's. ``placement`` (``dtype``,
+    ``attn_implementation``, ``device``) goes to `load_model`; the adapter follows its base.
     """
     final = Path(final)
     if (final / "tokenizer_config.json").is_file():
@@ -285,9 +291,9 @@ def load_trained(
     else:
         tokenizer = load_tokenizer(base, home, policy=policy)
     if is_adapter_folder(final):
-        loaded_base = load_model(base, home=home, policy=policy)
+        loaded_base = load_model(base, home=home, policy=policy, **placement)
         return tokenizer, load_adapter(loaded_base, final, policy=policy)
-    return tokenizer, load_model(str(final), policy=policy)
+    return tokenizer, load_model(str(final), policy=policy, **placement)
 
 
 def merged_model(
@@ -302,6 +308,10 @@ def merged_model(
     A LoRA adapter is loaded onto its base model ``base_name`` and merged into the base weights
     (peft ``merge_and_unload``); a full fine-tune's ``final/`` is loaded as it is. Export writes
     this model, and a pipeline stage trains on the previous stage's merged model.
+
+    The base is always loaded unquantised, in ``dtype`` (float32 by default), even for a QLoRA
+    run (``lora.quantize``): the adapter was trained against the de-quantised weights its
+    4/8-bit base computes with, and merging into quantised weights would round its update away.
     """
     final = Path(final_dir)
     if not final.is_dir():

@@ -126,3 +126,21 @@ def test_uses_flash_attention_reads_the_config() -> None:
     assert uses_flash_attention(_Model("flash_attention_3"))
     assert not uses_flash_attention(_Model("sdpa"))
     assert not uses_flash_attention(object())
+
+
+def test_evaluation_uses_the_run_dtype_but_never_flash_attention() -> None:
+    from tuneforge.device import inference_settings
+
+    assert inference_settings("auto", "auto", H200) == LoadSettings("bfloat16", "sdpa", None)
+    assert inference_settings("auto", FLASH_ATTENTION, H200) == LoadSettings("bfloat16", "sdpa")
+    assert inference_settings("fp32", "eager", CPU) == LoadSettings("float32", "eager", None)
+
+
+def test_default_device_prefers_the_gpu() -> None:
+    import torch
+
+    from tuneforge.device import default_device
+
+    assert default_device(H200) == "cuda"
+    mps = torch.backends.mps.is_available()
+    assert default_device(CPU) == ("mps" if mps else "cpu")
