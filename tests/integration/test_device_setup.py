@@ -224,3 +224,30 @@ def test_flash_attention_packs_every_sequence_into_one_row(
     assert seen["input_ids"].tolist() == [[5, 6, 7, 8, 11, 12, 13, 9, 10]]
     assert seen["position_ids"].tolist() == [[0, 1, 2, 3, 0, 1, 2, 0, 1]]
     assert "attention_mask" not in seen
+
+
+def test_load_model_applies_dtype_and_attention(base_dir: Path) -> None:
+    from tuneforge.models import load_model
+
+    model = load_model(str(base_dir), dtype=torch.bfloat16, attn_implementation="eager")
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    assert model.config._attn_implementation == "eager"
+    assert load_model(str(base_dir), device="meta").device.type == "meta"
+
+
+def test_compile_compiles_the_model_in_place(
+    tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled: list[tuple[str, dict[str, Any]]] = []
+
+    def record(self: torch.nn.Module, **kwargs: Any) -> None:
+        compiled.append((type(self).__name__, kwargs))
+
+    monkeypatch.setattr(torch.nn.Module, "compile", record)
+    plain = sft_config(tmp_path)
+    prepare_model(plain, build_tiny_model(embedded_tokenizer, seed=0), SAFE, LoadSettings())
+    assert compiled == []
+    on = plain.model_copy(update={"train": plain.train.model_copy(update={"compile": True})})
+    model = prepare_model(on, build_tiny_model(embedded_tokenizer, seed=0), SAFE, LoadSettings())
+    assert compiled == [("LlamaForCausalLM", {"dynamic": True})]
+    assert hasattr(model, "disable_adapter")  # still the peft model: nothing was wrapped

@@ -142,9 +142,25 @@ def test_method_trains_on_cuda(
     expected_attn = "flash_attention_2" if hardware.flash_attn_installed else "sdpa"
     assert device["attn_implementation"] == expected_attn
     assert device["world_size"] == 1
-    if method != "sft":
-        assert manifest["reference"]["mode"] in ("precomputed", "none")
+    # DPO precomputes (the default); KTO's full run scores its reference live (its
+    # mismatched pairs need one), from a frozen copy that must sit on the GPU too.
+    expected_mode = {"dpo": "precomputed", "kto": "precomputed" if lora else "on_the_fly"}
+    assert manifest["reference"]["mode"] == expected_mode.get(method, "none")
     assert result["changed"] > 0  # final/ reloads, and it is not the base model
+
+
+def test_lora_with_gradient_checkpointing_on_cuda(
+    tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase
+) -> None:
+    result = gpu_train_run(
+        tmp_path,
+        "dpo",
+        adapter=True,
+        tokenizer=embedded_tokenizer,
+        train={"max_steps": 4, "batch_size": 2, "gradient_checkpointing": True},
+    )
+    assert result["manifest"]["global_step"] == 4
+    assert result["changed"] > 0
 
 
 def reference_gap(

@@ -10,7 +10,10 @@ called from ``create_causal_mask`` only when the 2D attention mask is None *and*
 cache) turns restarting positions into a block-diagonal causal mask, for the sdpa and eager
 implementations alike. The model must therefore be called with ``use_cache=False``; with the
 config default (``use_cache=True``) it builds an empty cache, skips that detection, and the
-examples attend to each other.
+examples attend to each other. FlashAttention-2 takes no mask: it finds the sequences'
+boundaries (``cu_seqlens``) from the restarting ``position_ids`` itself, and only in a batch
+of one row, which is why `pack_sft` always builds exactly one (``methods.logps.check_packed_layout``
+refuses anything else under it).
 """
 
 from __future__ import annotations
