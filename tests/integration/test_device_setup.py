@@ -251,3 +251,45 @@ def test_compile_compiles_the_model_in_place(
     model = prepare_model(on, build_tiny_model(embedded_tokenizer, seed=0), SAFE, LoadSettings())
     assert compiled == [("LlamaForCausalLM", {"dynamic": True})]
     assert hasattr(model, "disable_adapter")  # still the peft model: nothing was wrapped
+
+
+def test_qlora_run_exports_merged_into_the_unquantised_base_on_any_machine(
+    tmp_path: Path, base_dir: Path, embedded_tokenizer: PreTrainedTokenizerBase
+) -> None:
+    import yaml
+    from safetensors.torch import load_file
+
+    from tuneforge.config import LoraConfig
+    from tuneforge.export import export_run
+    from tuneforge.models import attach_lora
+
+    run = tmp_path / "qlora-run"
+    rows = [{"prompt": p, "completion": c} for p, c in SUPPORT_REQUESTS[:4]]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = {
+        "method": "sft",
+        "model": str(base_dir),
+        "output": str(run),
+        "data": {"train": str(data), "eval": str(data)},
+        "lora": {"r": 2, "alpha": 4, "quantize": "4bit"},
+    }
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    adapted = attach_lora(build_tiny_model(embedded_tokenizer, seed=0), LoraConfig(r=2, alpha=4))
+    with torch.no_grad():
+        for name, param in adapted.named_parameters():
+            if "lora_B" in name:
+                param.fill_(0.1)
+    adapted.save_pretrained(run / "final")
+    expected = adapted.merge_and_unload().state_dict()
+    out = tmp_path / "export"
+    export_run(run, out, verify=False)
+    written = json.loads((out / "config.json").read_text())
+    assert "quantization_config" not in written  # a plain model, loadable without bitsandbytes
+    merged = load_file(out / "model.safetensors")
+    name = "model.layers.0.self_attn.q_proj.weight"
+    assert merged[name].dtype == torch.float32
+    torch.testing.assert_close(merged[name], expected[name])
+    base_weight = build_tiny_model(embedded_tokenizer, seed=0).state_dict()[name]
+    assert not torch.allclose(merged[name], base_weight)  # the adapter's update is in it
