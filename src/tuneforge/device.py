@@ -25,6 +25,7 @@ __all__ = [
     "check_attn_implementation",
     "default_device",
     "device_record",
+    "inference_placement",
     "inference_settings",
     "resolve_attn_implementation",
     "resolve_dtype",
@@ -179,6 +180,23 @@ def inference_settings(dtype: str, attn_implementation: str, hardware: Hardware)
     torch_dtype = resolve_dtype(dtype, hardware)
     attention = "eager" if attn_implementation == "eager" else "sdpa"
     return LoadSettings(torch_dtype, attention, None)
+
+
+def inference_placement(
+    dtype: str, attn_implementation: str, hardware: Hardware | None = None
+) -> dict[str, Any]:
+    """``load_model`` keyword arguments for evaluation: dtype, attention and device.
+
+    ``dtype`` and ``attn_implementation`` are the run's ``model.*`` settings; ``hardware``
+    None probes this machine. On a CPU: fp32, sdpa, cpu (what evaluation always used).
+    """
+    hardware = hardware or Hardware.probe()
+    settings = inference_settings(dtype, attn_implementation, hardware)
+    return {
+        "dtype": settings.torch_dtype(),
+        "attn_implementation": settings.attn_implementation,
+        "device": default_device(hardware),
+    }
 
 
 def device_record(

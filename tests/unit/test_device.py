@@ -144,3 +144,17 @@ def test_default_device_prefers_the_gpu() -> None:
     assert default_device(H200) == "cuda"
     mps = torch.backends.mps.is_available()
     assert default_device(CPU) == ("mps" if mps else "cpu")
+
+
+def test_inference_placement() -> None:
+    import torch
+
+    from tuneforge.device import inference_placement
+
+    assert inference_placement("auto", "auto", H200) == {
+        "dtype": torch.bfloat16,
+        "attn_implementation": "sdpa",
+        "device": "cuda",
+    }
+    on_cpu = inference_placement("auto", "auto", CPU)
+    assert (on_cpu["dtype"], on_cpu["attn_implementation"]) == (torch.float32, "sdpa")

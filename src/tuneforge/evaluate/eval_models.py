@@ -55,18 +55,12 @@ def load_models(
     Without ``final/`` only the base model is loaded (a baseline-only evaluation). Weights
     load from safetensors only unless ``allow_pickle`` (`tuneforge.safe_loading`).
     """
-    from tuneforge.device import Hardware, default_device, inference_settings
+    from tuneforge.device import inference_placement
     from tuneforge.models import is_adapter_folder, load_model, load_tokenizer, load_trained
 
     policy = LoadPolicy.of(cfg, allow_pickle=allow_pickle)
     # On the GPU when there is one, in the run's weight dtype (`device.inference_settings`).
-    hardware = Hardware.probe()
-    settings = inference_settings(cfg.model.dtype, cfg.model.attn_implementation, hardware)
-    placement = {
-        "dtype": settings.torch_dtype(),
-        "attn_implementation": settings.attn_implementation,
-        "device": default_device(hardware),
-    }
+    placement = inference_placement(cfg.model.dtype, cfg.model.attn_implementation)
     final = run_dir / FINAL_DIR if run_dir is not None else None
     base = cfg.model.path
     if final is None or not final.is_dir():

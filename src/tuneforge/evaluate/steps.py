@@ -60,15 +60,15 @@ class StageStep:
 class _BaseModel:
     """The base model, loaded on first use and kept for the rest of the evaluation."""
 
-    def __init__(self, name: str, policy: LoadPolicy) -> None:
-        self.name, self.policy = name, policy
+    def __init__(self, name: str, policy: LoadPolicy, placement: dict[str, Any]) -> None:
+        self.name, self.policy, self.placement = name, policy, placement
         self.model: PreTrainedModel | None = None
 
     def get(self) -> PreTrainedModel:
         from tuneforge.models import load_model
 
         if self.model is None:
-            self.model = load_model(self.name, policy=self.policy).eval()
+            self.model = load_model(self.name, policy=self.policy, **self.placement).eval()
         return self.model
 
 
@@ -151,17 +151,20 @@ def evaluate_steps(
     ``eval:``); ``base_model`` is the model the first stage trained from. Models load under
     the config's policy (safetensors only; its ``trust_remote_code``).
     """
+    from tuneforge.device import inference_placement
     from tuneforge.models import load_model, load_tokenizer
 
     say = progress or (lambda _message: None)
     policy = LoadPolicy.of(cfg)
+    # On the GPU when there is one (`device.inference_placement`); fp32 on a CPU as before.
+    placement = inference_placement(cfg.model.dtype, cfg.model.attn_implementation)
     tokenizer = load_tokenizer(base_model, policy=policy)
     setup = prepare_eval(cfg, None, tokenizer)
     say(
         f"{len(setup.data.items)} held-out examples from {setup.data.source}; "
         f"tasks: {', '.join(setup.plan.tasks)}"
     )
-    base = _BaseModel(base_model, policy)
+    base = _BaseModel(base_model, policy, placement)
     names = base_steps(cfg)
     retrieved = None
     if RETRIEVAL_VARIANT in names:
@@ -188,7 +191,9 @@ def evaluate_steps(
             # Implicit rewards need the base model's log-probs beside the stage's.
             reference = base.get() if setup.plan.preference else None
             return EvalModels(
-                tokenizer, base=reference, tuned=load_model(str(folder), policy=policy).eval()
+                tokenizer,
+                base=reference,
+                tuned=load_model(str(folder), policy=policy, **placement).eval(),
             )
 
         runs[spec.name], cached[spec.name] = _run_or_load(
