@@ -93,3 +93,22 @@ def test_override_extends_a_bare_model_name(tmp_path: Path) -> None:
     cfg = load_config(path, ["model.dtype=bf16"])
     assert cfg.model == ModelConfig(path="some/model", dtype="bf16")
     assert load_config(path, ["model=other"]).model == ModelConfig(path="other")
+
+
+def test_pipeline_model_mapping_reaches_every_stage(tmp_path: Path) -> None:
+    from tuneforge.config.pipeline import load_pipeline
+
+    stages = [
+        {"name": "sft", "method": "sft", "data": {"train": "train.jsonl"}},
+        {"name": "dpo", "method": "dpo", "data": {"train": "pairs.jsonl"}},
+    ]
+    path = tmp_path / "flow.yaml"
+    top = {"model": {"path": "some/model", "dtype": "bf16"}, "stages": stages}
+    path.write_text(yaml.safe_dump(top), encoding="utf-8")
+    pipe = load_pipeline(path)
+    expected = ModelConfig(path="some/model", dtype="bf16")
+    assert pipe.config.model == expected
+    assert [stage.config.model for stage in pipe.stages] == [expected, expected]
+    # A bare name stays a bare name in every stage's dumped config (hashes unchanged).
+    path.write_text(yaml.safe_dump({"model": "some/model", "stages": stages}), encoding="utf-8")
+    assert {s.config.model_dump()["model"] for s in load_pipeline(path).stages} == {"some/model"}

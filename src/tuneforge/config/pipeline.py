@@ -27,7 +27,7 @@ from tuneforge.config.diagnostics import validation_error
 from tuneforge.config.eval import EvalConfig
 from tuneforge.config.loading import parse_config, read_yaml
 from tuneforge.config.overrides import apply_with_paths, resolve_paths
-from tuneforge.config.schema import TuneforgeConfig, default_config_model
+from tuneforge.config.schema import ModelConfig, TuneforgeConfig, default_config_model
 from tuneforge.config.section import Section
 from tuneforge.errors import ConfigError
 
@@ -50,7 +50,11 @@ class PipelineData(Section):
 class PipelineConfig(Section):
     """The top level of a pipeline file (the stages are checked one by one, see `load_pipeline`)."""
 
-    model: str = Field("embedded", description="The base model the first stage trains.")
+    model: ModelConfig = Field(
+        default_factory=ModelConfig,
+        description="The base model the first stage trains (a name, or {path, dtype, "
+        "attn_implementation}); every stage loads its model with these settings.",
+    )
     output: str | None = Field(None, description="Output folder; default runs/pipeline-<stem>.")
     data: PipelineData = Field(default_factory=PipelineData)
     eval: EvalConfig = Field(default_factory=EvalConfig)
@@ -237,7 +241,7 @@ def _stage(
     stage_eval = data.get("eval")
     if isinstance(stage_eval, dict) or stage_eval is None:
         data["eval"] = {**copy.deepcopy(dict(shared_eval)), **(stage_eval or {})}
-    data["model"] = top.model
+    data["model"] = top.model.model_dump()  # the bare name while every setting is auto
     data["output"] = str(output / STAGES_DIR / name)
     try:
         config = parse_config(data, source=_MARK)

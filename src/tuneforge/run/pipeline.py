@@ -90,7 +90,7 @@ class _Runner:
         self.records = [StageRecord(s.name, s.config.method) for s in pipe.stages]
         self.state: dict[str, Any] = {
             "pipeline": str(pipe.source),
-            "model": pipe.config.model,
+            "model": pipe.config.model.path,
             "status": "running",
             "started": now(),
             "finished": None,
@@ -135,14 +135,16 @@ class _Runner:
         # split for its held-out loss; the pipeline's evaluation still uses the held-out set.
         usable = reads(held_out, kind, dict(cfg.columns) or None)
         data["eval"] = str(held_out) if usable else None
-        update = {**cfg.model_dump(), "model": model, "data": data}
+        # The stage keeps the pipeline's loading settings (dtype, attention) on its new path.
+        update = {**cfg.model_dump(), "model": cfg.model.with_path(model), "data": data}
         return type(cfg).model_validate(update)
 
     def run(self) -> PipelineOutcome:
         self.output.mkdir(parents=True, exist_ok=True)
         held_out, prompts = self.held_out()
         self.save()
-        model, trained_from = self.pipe.config.model, f"model:{self.pipe.config.model}"
+        first = self.pipe.config.model.path
+        model, trained_from = first, f"model:{first}"
         for stage, record in zip(self.pipe.stages, self.records, strict=True):
             cfg = self.stage_config(stage, model, held_out, prompts)
             done = self.stage(stage, record, cfg, trained_from)
@@ -297,7 +299,7 @@ class _Runner:
         try:
             document = evaluate_steps(
                 eval_cfg,
-                self.pipe.config.model,
+                self.pipe.config.model.path,
                 steps,
                 cache_dir=self.output / CACHE_DIR,
                 progress=self.log,
