@@ -126,12 +126,16 @@ def load_target(
     Weights load from safetensors only unless ``allow_pickle``; a model folder's own code
     runs only when a run's config sets ``trust_remote_code`` (a bare model folder: never).
     """
+    from tuneforge.device import inference_placement
     from tuneforge.models import is_adapter_folder, load_model, load_tokenizer
 
     name = str(spec)
     policy = LoadPolicy(allow_pickle=allow_pickle)
+    # On the GPU when there is one, like evaluation (`device.inference_placement`).
+    placement = inference_placement("auto", "auto")
     if name == EMBEDDED_NAME:
-        tokenizer, model = load_tokenizer(name, home), load_model(name, home=home)
+        tokenizer = load_tokenizer(name, home)
+        model = load_model(name, home=home, **placement)
         return _finish(Target(name, tokenizer, model), system_prompt)
     path = Path(name).expanduser()
     if not path.exists():
@@ -143,7 +147,7 @@ def load_target(
         return _finish(run, system_prompt)
     if (path / "config.json").is_file():
         tokenizer = load_tokenizer(str(path), policy=policy)
-        model = load_model(str(path), policy=policy)
+        model = load_model(str(path), policy=policy, **placement)
         return _finish(Target(name, tokenizer, model), system_prompt)
     if is_adapter_folder(path):
         raise TuneforgeError(
@@ -156,6 +160,7 @@ def load_target(
 def _load_run(path: Path, *, with_base: bool, home: Path | None, allow_pickle: bool) -> Target:
     """The tuned model of the run directory ``path``."""
     from tuneforge.config import load_config
+    from tuneforge.device import inference_placement
     from tuneforge.models import is_adapter_folder, load_model, load_trained
 
     final = path / FINAL_DIR
@@ -166,10 +171,11 @@ def _load_run(path: Path, *, with_base: bool, home: Path | None, allow_pickle: b
         )
     cfg = load_config(path / RUN_CONFIG)
     policy = LoadPolicy.of(cfg, allow_pickle=allow_pickle)
-    tokenizer, model = load_trained(cfg.model.path, final, home=home, policy=policy)
+    placement = inference_placement(cfg.model.dtype, cfg.model.attn_implementation)
+    tokenizer, model = load_trained(cfg.model.path, final, home=home, policy=policy, **placement)
     base = None
     if with_base and not is_adapter_folder(final):
-        base = load_model(cfg.model.path, home=home, policy=policy).eval()
+        base = load_model(cfg.model.path, home=home, policy=policy, **placement).eval()
     render = RenderSettings(
         chat_template=cfg.data.chat_template, system_prompt=tuned_system_prompt(cfg)
     )
