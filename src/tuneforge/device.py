@@ -23,6 +23,7 @@ __all__ = [
     "Hardware",
     "LoadSettings",
     "check_attn_implementation",
+    "check_trainable_dtype",
     "default_device",
     "device_record",
     "inference_placement",
@@ -117,6 +118,20 @@ def check_attn_implementation(dtype: str, hardware: Hardware) -> None:
         )
     if dtype not in ("bfloat16", "float16"):
         raise TuneforgeError(f"{key} runs in bf16 or fp16 only; set model.dtype to bf16 or auto")
+
+
+def check_trainable_dtype(dtype: str, *, lora: bool) -> None:
+    """Refuse fp16 weights for a full fine-tune.
+
+    AdamW updates fp16 weights in place without loss scaling, so small updates round to zero
+    and large gradients overflow; a LoRA adapter is kept in fp32 by peft over an fp16 base,
+    which is safe.
+    """
+    if dtype == "float16" and not lora:
+        raise TuneforgeError(
+            "model.dtype: fp16 weights train only through a LoRA adapter (a full fine-tune "
+            "would update fp16 weights without loss scaling); use bf16, fp32 or auto"
+        )
 
 
 def uses_flash_attention(model: Any) -> bool:

@@ -293,3 +293,17 @@ def test_qlora_run_exports_merged_into_the_unquantised_base_on_any_machine(
     torch.testing.assert_close(merged[name], expected[name])
     base_weight = build_tiny_model(embedded_tokenizer, seed=0).state_dict()[name]
     assert not torch.allclose(merged[name], base_weight)  # the adapter's update is in it
+
+
+def test_load_settings_checks_before_loading(tmp_path: Path) -> None:
+    from tuneforge.device import Hardware
+    from tuneforge.run.stage import load_settings
+
+    t4 = Hardware(cuda=True, bf16_supported=False, flash_attn_installed=False)
+    cfg = sft_config(tmp_path, lora=None, model={"path": "x", "dtype": "fp16"})
+    with pytest.raises(TuneforgeError, match=r"^model\.dtype: fp16 weights train only"):
+        load_settings(cfg, t4)
+    qlora = sft_config(tmp_path, lora={"quantize": "8bit"})
+    with pytest.raises(TuneforgeError, match=r"^lora\.quantize: 8bit \(QLoRA"):
+        load_settings(qlora, Hardware(cuda=False))
+    assert load_settings(sft_config(tmp_path), t4) == LoadSettings("float32", "sdpa", None)

@@ -158,3 +158,12 @@ def test_inference_placement() -> None:
     }
     on_cpu = inference_placement("auto", "auto", CPU)
     assert (on_cpu["dtype"], on_cpu["attn_implementation"]) == (torch.float32, "sdpa")
+
+
+def test_fp16_weights_train_only_through_lora() -> None:
+    from tuneforge.device import check_trainable_dtype
+
+    check_trainable_dtype("float16", lora=True)
+    check_trainable_dtype("bfloat16", lora=False)
+    with pytest.raises(TuneforgeError, match=r"^model\.dtype: fp16 weights train only through"):
+        check_trainable_dtype("float16", lora=False)

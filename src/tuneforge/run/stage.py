@@ -26,7 +26,7 @@ from tuneforge.config import TuneforgeConfig, dump_config
 from tuneforge.data.split import HELD_OUT_FILE, DataSource, load_splits, rows_to_jsonl
 from tuneforge.data.tokenize import TokenizedDataset, TokenizeSettings, tokenize_examples
 from tuneforge.data.types import Example
-from tuneforge.device import Hardware, LoadSettings, device_record
+from tuneforge.device import Hardware, LoadSettings, check_trainable_dtype, device_record
 from tuneforge.embedded import tuneforge_home
 from tuneforge.engine.batches import items_read
 from tuneforge.engine.logging import check_trackers
@@ -112,11 +112,14 @@ def load_settings(cfg: TuneforgeConfig, hardware: Hardware) -> LoadSettings:
     """How this stage loads its base model on ``hardware``; raises before any weight is read.
 
     Checks ``lora.quantize`` (CUDA, bitsandbytes), then resolves ``model.dtype`` and
-    ``model.attn_implementation`` (`tuneforge.device`).
+    ``model.attn_implementation`` (`tuneforge.device`); fp16 weights need a LoRA adapter.
     """
     quantize = cfg.lora.quantize if cfg.lora is not None else None
     check_quantize(quantize, cuda=hardware.cuda)
-    return LoadSettings.resolve(cfg.model.dtype, cfg.model.attn_implementation, quantize, hardware)
+    model = cfg.model
+    settings = LoadSettings.resolve(model.dtype, model.attn_implementation, quantize, hardware)
+    check_trainable_dtype(settings.dtype, lora=cfg.lora is not None)
+    return settings
 
 
 def prepare_model(
