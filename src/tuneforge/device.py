@@ -62,19 +62,22 @@ class Hardware:
         )
 
 
-def resolve_dtype(setting: str, hardware: Hardware) -> str:
+def resolve_dtype(setting: str, hardware: Hardware, *, trains_weights: bool = False) -> str:
     """The weight dtype's torch name for ``model.dtype``.
 
-    ``auto`` loads bf16 weights on a CUDA GPU that supports bf16 and fp32 elsewhere: on a CPU
-    the training precision (``train.precision``) decides about bf16 through autocast, over fp32
-    master weights, because a CPU optimizer step on bf16 weights loses small updates.
+    ``auto`` loads bf16 weights on a CUDA GPU that supports bf16 when they stay frozen (a LoRA
+    or QLoRA base, evaluation), and fp32 otherwise: a full fine-tune (``trains_weights``)
+    keeps fp32 master weights and computes in bf16 through autocast (``train.precision``),
+    because AdamW steps of ``lr × update`` below bf16's 2⁻⁸ relative spacing round to nothing
+    on bf16 weights. On a CPU, autocast alone decides about bf16.
 
     Raises:
         TuneforgeError: ``bf16`` on a CUDA GPU without bf16, or ``fp16`` without CUDA (CPU
             fp16 matmuls are emulated and slower than fp32).
     """
     if setting == "auto":
-        return "bfloat16" if hardware.cuda and hardware.bf16_supported else "float32"
+        half = hardware.cuda and hardware.bf16_supported and not trains_weights
+        return "bfloat16" if half else "float32"
     if setting == "bf16" and hardware.cuda and not hardware.bf16_supported:
         raise TuneforgeError(
             "model.dtype: bf16 is not supported by this GPU; use fp16, fp32 or auto"
@@ -151,11 +154,18 @@ class LoadSettings:
 
     @classmethod
     def resolve(
-        cls, dtype: str, attn_implementation: str, quantize: str | None, hardware: Hardware
+        cls,
+        dtype: str,
+        attn_implementation: str,
+        quantize: str | None,
+        hardware: Hardware,
+        *,
+        trains_weights: bool = False,
     ) -> LoadSettings:
         """The settings for ``model.dtype``, ``model.attn_implementation`` and
-        ``lora.quantize`` on ``hardware`` (each ``auto`` resolved; see the resolvers)."""
-        torch_dtype = resolve_dtype(dtype, hardware)
+        ``lora.quantize`` on ``hardware`` (each ``auto`` resolved; see the resolvers);
+        ``trains_weights`` for a full fine-tune."""
+        torch_dtype = resolve_dtype(dtype, hardware, trains_weights=trains_weights)
         return cls(
             torch_dtype,
             resolve_attn_implementation(attn_implementation, torch_dtype, hardware),

@@ -10,7 +10,8 @@ What each test shows:
 * `test_method_trains_on_cuda`: a few steps of sft, dpo, orpo and kto, LoRA and full, from a
   tiny random model saved as a folder (so ``model.dtype``/``attn_implementation`` go through
   ``from_pretrained``), with the reference precomputed (the default). The manifest says cuda,
-  the GPU's name, bf16 and the attention used; ``final/`` reloads and differs from the base.
+  the GPU's name, the dtype (bf16 for a LoRA base; fp32 master weights under bf16 autocast
+  for a full run) and the attention used; ``final/`` reloads and differs from the base.
 * `test_reference_equals_policy_at_step_zero`: before any update the reference values (LoRA:
   adapter off; full: the frozen copy) equal the policy's, on the GPU, to the last bit.
 * `test_qlora_*`: 4-bit and 8-bit bases (bitsandbytes), reference from the same quantised
@@ -138,8 +139,11 @@ def test_method_trains_on_cuda(
     device = manifest["device"]
     assert device["device"].startswith("cuda")
     assert device["gpu_name"] == hardware.gpu_name
-    assert device["dtype"] == ("bfloat16" if hardware.bf16_supported else "float32")
-    expected_attn = "flash_attention_2" if hardware.flash_attn_installed else "sdpa"
+    # A frozen base loads in bf16; a full fine-tune keeps fp32 master weights (bf16 autocast).
+    half = hardware.bf16_supported and lora
+    assert device["dtype"] == ("bfloat16" if half else "float32")
+    assert manifest["precision"] == ("bf16" if hardware.bf16_supported else "no")
+    expected_attn = "flash_attention_2" if hardware.flash_attn_installed and half else "sdpa"
     assert device["attn_implementation"] == expected_attn
     assert device["world_size"] == 1
     # DPO precomputes (the default); KTO's full run scores its reference live (its

@@ -36,6 +36,13 @@ def test_resolve_dtype(setting: str, hardware: Hardware, expected: str) -> None:
     assert resolve_dtype(setting, hardware) == expected
 
 
+def test_auto_keeps_fp32_master_weights_for_a_full_fine_tune() -> None:
+    assert resolve_dtype("auto", H200, trains_weights=True) == "float32"
+    assert resolve_dtype("bf16", H200, trains_weights=True) == "bfloat16"  # asked for
+    full = LoadSettings.resolve("auto", "auto", None, H200, trains_weights=True)
+    assert full == LoadSettings("float32", "sdpa", None)  # no fp32 FlashAttention-2 kernel
+
+
 def test_bf16_on_a_gpu_without_it_is_refused_naming_the_key() -> None:
     with pytest.raises(TuneforgeError, match=r"^model\.dtype: bf16 is not supported by this GPU"):
         resolve_dtype("bf16", T4)

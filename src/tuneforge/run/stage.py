@@ -116,9 +116,11 @@ def load_settings(cfg: TuneforgeConfig, hardware: Hardware) -> LoadSettings:
     """
     quantize = cfg.lora.quantize if cfg.lora is not None else None
     check_quantize(quantize, cuda=hardware.cuda)
-    model = cfg.model
-    settings = LoadSettings.resolve(model.dtype, model.attn_implementation, quantize, hardware)
-    check_trainable_dtype(settings.dtype, lora=cfg.lora is not None)
+    model, full = cfg.model, cfg.lora is None
+    settings = LoadSettings.resolve(
+        model.dtype, model.attn_implementation, quantize, hardware, trains_weights=full
+    )
+    check_trainable_dtype(settings.dtype, lora=not full)
     return settings
 
 
