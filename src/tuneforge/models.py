@@ -102,7 +102,7 @@ def load_model(
         options["attn_implementation"] = attn_implementation
     if quantization is not None:
         options["quantization_config"] = quantization
-        options["device_map"] = {"": str(device or "cuda")}
+        options["device_map"] = {"": _cuda_index(device)}
     try:
         model = AutoModelForCausalLM.from_pretrained(source, **options)
     except pickle.UnpicklingError as exc:
@@ -114,6 +114,14 @@ def load_model(
     if quantization is None and device is not None:
         model = model.to(device)
     return model
+
+
+def _cuda_index(device: torch.device | str | None) -> int:
+    """The CUDA device index a quantised model loads onto (the current one when unnamed)."""
+    import torch
+
+    index = torch.device(device).index if device is not None else None
+    return index if index is not None else torch.cuda.current_device()
 
 
 def is_quantized(model: torch.nn.Module) -> bool:
