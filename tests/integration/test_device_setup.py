@@ -22,7 +22,8 @@ from tuneforge.errors import TuneforgeError
 from tuneforge.methods import logps
 from tuneforge.methods.dpo import DPOMethod, DPOSection
 from tuneforge.models import base_model, build_tiny_model, place_model
-from tuneforge.run.stage import prepare_model, train
+from tuneforge.run.model_setup import prepare_model
+from tuneforge.run.stage import train
 from tuneforge.safe_loading import SAFE
 
 
@@ -297,7 +298,7 @@ def test_qlora_run_exports_merged_into_the_unquantised_base_on_any_machine(
 
 def test_load_settings_checks_before_loading(tmp_path: Path) -> None:
     from tuneforge.device import Hardware
-    from tuneforge.run.stage import load_settings
+    from tuneforge.run.model_setup import load_settings
 
     t4 = Hardware(cuda=True, bf16_supported=False, flash_attn_installed=False)
     cfg = sft_config(tmp_path, lora=None, model={"path": "x", "dtype": "fp16"})

@@ -41,7 +41,8 @@ from tuneforge.engine.reference import build_reference
 from tuneforge.methods import build_method
 from tuneforge.methods.logps import batch_token_logps
 from tuneforge.models import build_tiny_model, load_trained, merged_model
-from tuneforge.run.stage import load_settings, prepare_model, tokenize_split, train
+from tuneforge.run.model_setup import load_settings, prepare_model
+from tuneforge.run.stage import tokenize_split, train
 from tuneforge.safe_loading import SAFE
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

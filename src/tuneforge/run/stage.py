@@ -26,7 +26,7 @@ from tuneforge.config import TuneforgeConfig, dump_config
 from tuneforge.data.split import HELD_OUT_FILE, DataSource, load_splits, rows_to_jsonl
 from tuneforge.data.tokenize import TokenizedDataset, TokenizeSettings, tokenize_examples
 from tuneforge.data.types import Example
-from tuneforge.device import Hardware, LoadSettings, check_trainable_dtype, device_record
+from tuneforge.device import Hardware, LoadSettings, device_record
 from tuneforge.embedded import tuneforge_home
 from tuneforge.engine.batches import items_read
 from tuneforge.engine.logging import check_trackers
@@ -36,16 +36,9 @@ from tuneforge.engine.reference import build_reference
 from tuneforge.errors import DataError
 from tuneforge.io import file_sha256, write_dir_atomic, write_json_atomic, write_text_atomic
 from tuneforge.methods import build_method
-from tuneforge.models import (
-    attach_lora,
-    base_model,
-    load_model,
-    load_tokenizer,
-    place_model,
-    set_attention,
-)
-from tuneforge.quantize import check_quantize, prepare_quantized, quantization_config
+from tuneforge.models import base_model, load_tokenizer
 from tuneforge.run.lock import run_lock
+from tuneforge.run.model_setup import load_settings, prepare_model
 from tuneforge.run.resume import MANIFEST, plan_start
 from tuneforge.safe_loading import LoadPolicy
 from tuneforge.target import FINAL_DIR, RUN_CONFIG
@@ -106,73 +99,6 @@ def prepare_method_data(
     )
     for note in notes:
         print(note, file=sys.stderr)
-
-
-def load_settings(cfg: TuneforgeConfig, hardware: Hardware) -> LoadSettings:
-    """How this stage loads its base model on ``hardware``; raises before any weight is read.
-
-    Checks ``lora.quantize`` (CUDA, bitsandbytes), then resolves ``model.dtype`` and
-    ``model.attn_implementation`` (`tuneforge.device`); fp16 weights need a LoRA adapter.
-    """
-    quantize = cfg.lora.quantize if cfg.lora is not None else None
-    check_quantize(quantize, cuda=hardware.cuda)
-    model, full = cfg.model, cfg.lora is None
-    settings = LoadSettings.resolve(
-        model.dtype, model.attn_implementation, quantize, hardware, trains_weights=full
-    )
-    check_trainable_dtype(settings.dtype, lora=not full)
-    return settings
-
-
-def prepare_model(
-    cfg: TuneforgeConfig,
-    model: PreTrainedModel | None,
-    policy: LoadPolicy,
-    settings: LoadSettings | None = None,
-    device: torch.device | str = "cpu",
-) -> PreTrainedModel:
-    """The base model on ``device``, seeded LoRA unless ``lora: null``, ready for training.
-
-    Loaded under ``policy`` and ``settings`` (dtype, attention, quantisation; default: fp32,
-    sdpa) unless given; a given model (tests, benchmarks) is cast to the settings' dtype and
-    keeps its own attention unless ``model.attn_implementation`` names one. The model is
-    moved to ``device`` *before* anything runs on it, so the reference pass (which precedes
-    the loop's ``prepare``) finds model and batches together. Gradient checkpointing is
-    non-reentrant, which lets gradients reach a LoRA adapter behind frozen embeddings without
-    ``enable_input_require_grads``.
-    """
-    settings = settings or LoadSettings()
-    if model is None:
-        quantization = (
-            quantization_config(settings.quantize, settings.torch_dtype())
-            if settings.quantize
-            else None
-        )
-        model = load_model(
-            cfg.model.path,
-            dtype=settings.torch_dtype(),
-            policy=policy,
-            attn_implementation=settings.attn_implementation,
-            quantization=quantization,
-            device=device,
-        )
-    else:
-        model = model.to(settings.torch_dtype())
-        if cfg.model.attn_implementation != "auto":
-            set_attention(model, settings.attn_implementation)
-    place_model(model, device)
-    torch.manual_seed(cfg.train.seed)
-    if settings.quantize:
-        model = prepare_quantized(model, gradient_checkpointing=cfg.train.gradient_checkpointing)
-    if cfg.train.gradient_checkpointing:
-        model.activation_checkpointing_enable({"use_reentrant": False})
-        model.config.use_cache = False
-    if cfg.lora is not None:
-        model = attach_lora(model, cfg.lora)
-    if cfg.train.compile:
-        # In place (nn.Module.compile): the wrappers (peft, DDP) and their attributes stay.
-        base_model(model).compile(dynamic=True)
-    return model
 
 
 def save_final(run_dir: Path, model: Any, tokenizer: PreTrainedTokenizerBase) -> Path:
