@@ -17,8 +17,8 @@ import yaml
 from transformers import PreTrainedTokenizerBase
 from typer.testing import CliRunner
 
+import tuneforge.run.model_setup as stage_module
 import tuneforge.run.pipeline as pipeline_module
-import tuneforge.run.stage as stage_module
 from helpers import brand_voice_pairs, talkative_tiny_model, write_jsonl
 from tuneforge.cli import app
 from tuneforge.config.pipeline import load_pipeline

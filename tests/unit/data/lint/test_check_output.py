@@ -185,7 +185,7 @@ def test_config_supplies_columns_template_threshold_model_and_length(
     ns = types.SimpleNamespace
     config = ns(
         method="kto",
-        model="cfg-model",
+        model=ns(path="cfg-model"),
         trust_remote_code=False,
         columns={"q": "prompt", "a": "completion", "rating": "score"},
         data=ns(chat_template=False, system_prompt="Be brief.", max_length=30, eval_split=0.0),
