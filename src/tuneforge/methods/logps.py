@@ -15,10 +15,10 @@ Three layers, each giving the same values (up to float rounding):
 Packing. Preference pairs and KTO's feedback replies vary a lot in length, so padding every
 row to the longest typically wastes a fifth to a half of the compute and activation memory.
 For model families whose attention turns restarting ``position_ids`` into a block-diagonal
-mask (``model_families.PACKED_FAMILIES``: transformers builds it when there is no attention mask and no
-cache; see ``data/collate.py``), `packed_token_logps` lays the sequences end to end into rows
-of about `PACK_CAPACITY` tokens (first fit, longest first), with no attention across
-sequences. Other models run the padded rows as they are.
+mask (``model_families.PACKED_FAMILIES``: transformers builds it when there is no attention
+mask and no cache; see ``data/collate.py``), `packed_token_logps` lays the sequences end to
+end into rows of about `PACK_CAPACITY` tokens (first fit, longest first), with no attention
+across sequences. Other models run the padded rows as they are.
 """
 
 from __future__ import annotations
