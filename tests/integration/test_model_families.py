@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import torch
 
-from families import FAMILIES, Family, save_family
+from families import FAMILIES, save_family
 from helpers import SUPPORT_REQUESTS, metrics_records, write_jsonl
 from tuneforge.config import parse_config
 from tuneforge.data.render import RenderSettings, render_prompt
@@ -102,7 +102,9 @@ def test_loss_mask_is_exactly_the_reply_and_its_end_of_turn(
     family = FAMILIES[name]
     tokenizer = load_tokenizer(str(family_dirs[name]))
     settings = TokenizeSettings(system_prompt=SYSTEM)
-    item = tokenize_example(SFTExample(ORIGIN, prompt=REQUEST, completion=REPLY), tokenizer, settings)
+    item = tokenize_example(
+        SFTExample(ORIGIN, prompt=REQUEST, completion=REPLY), tokenizer, settings
+    )
     assert isinstance(item, TokenizedSFT)
     prompt_ids = ids_of(tokenizer, PROMPTS[name])
     eot_id = tokenizer.convert_tokens_to_ids(family.end_of_turn)
@@ -296,3 +298,47 @@ def test_every_method_trains_and_final_reloads(
         again = reloaded.eval()(input_ids=ids).logits
     assert (trained - before).abs().max() > 1e-4  # the steps changed the model
     torch.testing.assert_close(again, trained, atol=1e-5, rtol=0)
+
+
+def _ollama_render(template: str, messages: list[dict[str, str]]) -> str:
+    """What Ollama renders: the system message stays in ``.Messages`` and sets ``.System``."""
+    from go_template import render
+
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    turns = [{"Role": m["role"], "Content": m["content"]} for m in messages]
+    return render(template, {"System": system, "Messages": turns})
+
+
+@pytest.mark.parametrize("name", ["llama", "qwen2", "gemma"])
+def test_export_template_renders_what_training_rendered(
+    name: str, family_dirs: dict[str, Path]
+) -> None:
+    from tuneforge.export.ollama import go_template
+    from tuneforge.export.template import stop_tokens, turn_format
+
+    tokenizer = load_tokenizer(str(family_dirs[name]))
+    turns = turn_format(tokenizer)
+    assert turns.system_role is FAMILIES[name].system_role
+    template = go_template(turns)
+    for system in (SYSTEM, None):
+        messages = [{"role": "system", "content": system}] if system else []
+        messages += [
+            {"role": "user", "content": REQUEST},
+            {"role": "assistant", "content": REPLY},
+            {"role": "user", "content": "I was charged twice."},
+        ]
+        if name == "qwen2" and system is None:  # Ollama gets the default from SYSTEM
+            messages = [{"role": "system", "content": turns.default_system}, *messages]
+        trained = render_prompt(messages, tokenizer, RenderSettings())
+        assert turns.bos_text + _ollama_render(template, messages) == trained
+    assert FAMILIES[name].end_of_turn in stop_tokens(tokenizer, chat=True)
+
+
+@pytest.mark.parametrize("name", ["mistral", "phi3"])
+def test_export_refuses_templates_without_a_turn_footer(
+    name: str, family_dirs: dict[str, Path]
+) -> None:
+    from tuneforge.export.template import TemplateError, turn_format
+
+    with pytest.raises(TemplateError, match="cannot translate the chat template"):
+        turn_format(load_tokenizer(str(family_dirs[name])))
