@@ -5,7 +5,7 @@ Each family's template is written here, after the shape of its real instruct mod
 
 * ``llama``: Llama-3 headers, the template writes ``<|begin_of_text|>`` itself (and the
   tokenizer would add it again if asked to add special tokens), turns end with ``<|eot_id|>``
-  while EOS is ``<|end_of_text|>``.
+  while EOS is ``<|end_of_text|>``; no pad token (tuneforge pads with EOS).
 * ``qwen2``: ChatML (``<|im_start|>``/``<|im_end|>``), a default system prompt when the
   conversation has none, no BOS token at all.
 * ``mistral``: ``<s>[INST] … [/INST]reply</s>``; raises on any role order but
@@ -159,7 +159,7 @@ FAMILIES: dict[str, Family] = {
     "llama": Family(
         "llama",
         LLAMA_TEMPLATE,
-        {"bos": "<|begin_of_text|>", "eos": "<|end_of_text|>", "pad": "<|finetune_pad|>"},
+        {"bos": "<|begin_of_text|>", "eos": "<|end_of_text|>", "pad": None},
         ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
         "<|eot_id|>",
         template_adds_bos=True,

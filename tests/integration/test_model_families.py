@@ -96,6 +96,22 @@ def test_the_tested_families_are_the_ones_built_here() -> None:
 
 
 @pytest.mark.parametrize("name", ALL)
+def test_architectures_vary_like_real_checkpoints(name: str, family_dirs: dict[str, Path]) -> None:
+    model = load_model(str(family_dirs[name]))
+    config = model.config
+    assert config.model_type == name
+    tied = model.get_output_embeddings().weight is model.get_input_embeddings().weight
+    assert tied is (name in ("qwen2", "gemma"))
+    heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
+    assert kv_heads < heads if name != "phi3" else kv_heads == heads
+    rope = config.rope_parameters
+    expected = {"llama": "linear", "qwen2": "linear"}.get(name, "default")
+    assert rope["rope_type"] == expected
+    if name == "phi3":
+        assert rope["partial_rotary_factor"] == 0.5
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_loss_mask_is_exactly_the_reply_and_its_end_of_turn(
     name: str, family_dirs: dict[str, Path]
 ) -> None:
@@ -287,9 +303,8 @@ def test_every_method_trains_and_final_reloads(
     assert [row["step"] for row in rows] == [1, 2]
     if method in ("dpo", "kto"):
         # The adapter starts at zero: the adapter-off reference is the policy at step 1.
-        for key in ("rewards/chosen", "rewards/rejected"):
-            if key in rows[0]:
-                assert rows[0][key] == pytest.approx(0.0, abs=1e-5)
+        rewards = [rows[0][k] for k in ("rewards/chosen", "rewards/rejected") if k in rows[0]]
+        assert rewards and rewards == pytest.approx([0.0] * len(rewards), abs=1e-5)
     assert outcome.final_dir is not None
     model.eval()
     with torch.no_grad():
