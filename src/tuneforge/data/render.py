@@ -165,8 +165,9 @@ def _apply(
         )
     except TemplateError as exc:
         where = f"{origin}: messages" if origin is not None else "prompt"
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DataError(
-            f"{where}: the model's chat template refused the conversation: {exc}"
+            f"{where}: the model's chat template refused the conversation: {reason}"
         ) from exc
 
 
