@@ -350,10 +350,32 @@ def test_export_template_renders_what_training_rendered(
 
 
 @pytest.mark.parametrize("name", ["mistral", "phi3"])
-def test_export_refuses_templates_without_a_turn_footer(
+def test_ollama_export_refuses_templates_without_a_turn_footer(
     name: str, family_dirs: dict[str, Path]
 ) -> None:
-    from tuneforge.export.template import TemplateError, turn_format
+    from tuneforge.export.template import TemplateError, stop_tokens, turn_format
 
+    tokenizer = load_tokenizer(str(family_dirs[name]))
     with pytest.raises(TemplateError, match="cannot translate the chat template"):
-        turn_format(load_tokenizer(str(family_dirs[name])))
+        turn_format(tokenizer)
+    # The Hugging Face export still stops where training's replies ended.
+    expected = {"mistral": ["</s>"], "phi3": ["<|end|>", "<|endoftext|>"]}[name]
+    assert stop_tokens(tokenizer, chat=True) == expected
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_hf_export_of_every_family_answers_like_the_run(
+    tmp_path: Path, family_dirs: dict[str, Path], name: str
+) -> None:
+    import json
+
+    from tuneforge.export import export_run
+
+    outcome = train(family_config(tmp_path, family_dirs[name], "sft", lora=True))
+    result = export_run(outcome.run_dir, tmp_path / "export", samples=2, max_new_tokens=4)
+    assert [check.passed for check in result.checks] == [True]
+    generation = json.loads((tmp_path / "export" / "generation_config.json").read_text())
+    tokenizer = load_tokenizer(str(family_dirs[name]))
+    stops = generation["eos_token_id"]
+    stops = stops if isinstance(stops, list) else [stops]
+    assert tokenizer.convert_tokens_to_ids(FAMILIES[name].end_of_turn) in stops

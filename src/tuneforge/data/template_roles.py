@@ -84,12 +84,12 @@ def end_of_turn_token(tokenizer: PreTrainedTokenizerBase) -> str | None:
     if start < 0:
         return None
     tail = text[start + len(_REPLY_PROBE) :]
-    found = [(tail.find(token), -len(token), token) for token in _special_texts(tokenizer)]
+    found = [(tail.find(token), -len(token), token) for token in special_token_texts(tokenizer)]
     found = [entry for entry in found if entry[0] >= 0]
     return min(found)[2] if found else None
 
 
-def _special_texts(tokenizer: PreTrainedTokenizerBase) -> set[str]:
+def special_token_texts(tokenizer: PreTrainedTokenizerBase) -> set[str]:
     """The text of every special token (named ones and added ones marked special)."""
     texts = set(tokenizer.all_special_tokens)
     for token in getattr(tokenizer, "added_tokens_decoder", {}).values():

@@ -18,7 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tuneforge.data.template_roles import fold_system, system_role_supported
+from tuneforge.data.template_roles import (
+    end_of_turn_token,
+    fold_system,
+    special_token_texts,
+    system_role_supported,
+)
 from tuneforge.errors import TuneforgeError
 
 if TYPE_CHECKING:
@@ -209,18 +214,22 @@ def stop_tokens(tokenizer: PreTrainedTokenizerBase, *, chat: bool) -> list[str]:
     """Every token text that ends a reply: the end-of-turn special tokens of the template's
     footer (ChatML ``<|im_end|>``, Llama-3 ``<|eot_id|>``) and the EOS token.
 
+    A template whose turns have no common footer (Mistral's ``[INST]``, early Phi-3's) gives
+    the special token it writes right after a reply (`template_roles.end_of_turn_token`), so
+    the Hugging Face export of every family knows where replies end.
     ``chat`` is False for a run trained on raw text: EOS alone ends its replies.
     """
     found: list[str] = []
     if chat:
-        footer = turn_format(tokenizer).footer
-        special = set(tokenizer.all_special_tokens) | {
-            token.content
-            for token in getattr(tokenizer, "added_tokens_decoder", {}).values()
-            if getattr(token, "special", False)
-        }
-        ids = tokenizer(footer, add_special_tokens=False)["input_ids"]
-        found = [t for t in tokenizer.convert_ids_to_tokens(ids) if t in special]
+        try:
+            footer = turn_format(tokenizer).footer
+        except TemplateError:
+            turn_end = end_of_turn_token(tokenizer)
+            found = [turn_end] if turn_end is not None else []
+        else:
+            special = special_token_texts(tokenizer)
+            ids = tokenizer(footer, add_special_tokens=False)["input_ids"]
+            found = [t for t in tokenizer.convert_ids_to_tokens(ids) if t in special]
     eos = tokenizer.eos_token
     if eos and eos not in found:
         found.append(eos)
