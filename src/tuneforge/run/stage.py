@@ -57,6 +57,8 @@ class TrainOutcome:
     run_dir: Path
     result: LoopResult
     final_dir: Path | None
+    #: False on every process but the main one of a distributed launch (which reports).
+    main_process: bool = True
 
 
 def load_train_eval(cfg: TuneforgeConfig) -> tuple[list[Example], list[Example]]:
@@ -358,7 +360,7 @@ class _Stage:
             )
         # No process returns (and, in a pipeline, reads final/) before the main one wrote it.
         accelerator.wait_for_everyone()
-        return TrainOutcome(run_dir, result, final_dir)
+        return TrainOutcome(run_dir, result, final_dir, main_process=main)
 
     def _reference(self, model: Any, accelerator: Any) -> Any:
         """The method's reference values, from the model as it is before any update.
