@@ -27,6 +27,7 @@ __all__ = [
     "MainProcessFailed",
     "agree_to_stop",
     "all_gather",
+    "configure_deepspeed",
     "full_state_dict",
     "is_sharded",
     "launched_world_size",
@@ -182,3 +183,30 @@ def refuse_live_reference_when_sharded(method: Any, accelerator: Accelerator) ->
         f"{name}.precompute_ref: true (with LoRA) so it is computed once before sharding, or "
         "train under DDP (examples/accelerate/multi_gpu.yaml)"
     )
+
+
+def configure_deepspeed(
+    accelerator: Accelerator, batch_size: int, grad_accum: int, clip: float
+) -> None:
+    """Fill the DeepSpeed config from the run's settings before ``accelerator.prepare``.
+
+    tuneforge prepares no dataloader, so DeepSpeed cannot infer its micro-batch; the engine
+    steps the optimizer inside ``accelerator.backward``, so accumulation over micro-batches of
+    uneven windows (the last window of an epoch) cannot be handed to it: a DeepSpeed run
+    takes ``train.grad_accum: 1`` and gets its global batch from processes × batch_size.
+    Gradient clipping moves into the engine (``train.max_grad_norm``).
+    """
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    if plugin is None:
+        return
+    if grad_accum != 1:
+        raise TuneforgeError(
+            f"train.grad_accum: {grad_accum} is not supported under DeepSpeed (its engine steps "
+            "the optimizer after every backward pass); set train.grad_accum: 1 and raise "
+            "train.batch_size or the number of processes for a larger global batch"
+        )
+    config = plugin.deepspeed_config
+    config["train_micro_batch_size_per_gpu"] = batch_size
+    config["gradient_accumulation_steps"] = 1
+    config["train_batch_size"] = batch_size * accelerator.num_processes
+    config["gradient_clipping"] = clip if clip > 0 else 0.0

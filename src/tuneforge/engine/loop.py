@@ -35,6 +35,7 @@ from tuneforge.engine.checkpoint import (
 from tuneforge.engine.distributed import (
     agree_to_stop,
     all_gather,
+    configure_deepspeed,
     full_state_dict,
     refuse_sharded_resume,
     run_on_main,
@@ -172,6 +173,7 @@ def run_loop(inputs: LoopInputs, accelerator: Accelerator) -> LoopResult:
     model = inputs.model
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=inputs.lr, weight_decay=cfg.weight_decay)
+    configure_deepspeed(accelerator, cfg.batch_size, cfg.grad_accum, cfg.max_grad_norm)
     model, optimizer = accelerator.prepare(model, optimizer)
     num_batches = len(
         epoch_batches(
@@ -383,7 +385,9 @@ class _Runner:
     def _clip(self) -> float:
         params = [p for p in self.model.parameters() if p.requires_grad]
         limit = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
-        return float(self.accelerator.clip_grad_norm_(params, limit))
+        norm = self.accelerator.clip_grad_norm_(params, limit)
+        # DeepSpeed clips inside its engine and may not report a norm (accelerate gives None).
+        return float(norm) if norm is not None else float("nan")
 
     def _after_step(self, state: TrainerState, grad_norm: float, epoch_done: bool) -> None:
         step, last = state.global_step, state.global_step >= self.steps
