@@ -91,6 +91,7 @@ def test_each_process_resumes_with_its_own_random_state(tmp_path: Path) -> None:
     expected = {}
     for rank, seed in enumerate((1, 2)):
         torch.manual_seed(seed)
+        random.seed(seed)
         expected[rank] = (torch.rand(3), random.random())
     for rank in (1, 0, 2):  # process 2 has no file of its own: it takes process 0's
         restored = Tiny()
