@@ -12,7 +12,6 @@ switched off inside the model (FSDP, DeepSpeed ZeRO-3).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,7 +29,6 @@ __all__ = [
     "configure_deepspeed",
     "full_state_dict",
     "is_sharded",
-    "launched_world_size",
     "process_state",
     "refuse_live_reference_when_sharded",
     "refuse_sharded_resume",
@@ -55,11 +53,6 @@ def process_state() -> PartialState:
     gloo group instead of N independent single-process runs).
     """
     return PartialState(cpu=not torch.cuda.is_available())
-
-
-def launched_world_size() -> int:
-    """The process count a launcher announced (``WORLD_SIZE``), 1 for a plain command."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def run_on_main(state: Any, action: Callable[[], T]) -> T:

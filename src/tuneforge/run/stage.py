@@ -89,11 +89,14 @@ def prepare_method_data(
     method: Any,
     train: tuple[list[Example], TokenizedDataset],
     held_out: tuple[list[Example], TokenizedDataset],
+    *,
+    quiet: bool = False,
 ) -> None:
     """The method's optional ``prepare_data`` hook (KTO: score weights, class balance).
 
     Runs before the reference pass; it may replace the items of both splits (in place here)
-    and returns lines for the user, printed to stderr.
+    and returns lines for the user, printed to stderr unless ``quiet`` (every process but the
+    main one of a distributed launch).
     """
     prepare = getattr(method, "prepare_data", None)
     if prepare is None:
@@ -102,7 +105,7 @@ def prepare_method_data(
     train_set.items, eval_set.items, notes = prepare(
         (train_examples, train_set.items), (eval_examples, eval_set.items)
     )
-    for note in notes:
+    for note in [] if quiet else notes:
         print(note, file=sys.stderr)
 
 
@@ -242,16 +245,21 @@ def train(
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.model, policy=policy)
     train_set = tokenize_split(train_examples, tokenizer, cfg, cfg.data.train)
     eval_set = tokenize_split(eval_examples, tokenizer, cfg, "the held-out split")
-    prepare_method_data(method, (train_examples, train_set), (eval_examples, eval_set))
+    # Under a launcher (torchrun, accelerate launch) this joins the processes into one group;
+    # only the main process takes the lock, writes files and prints.
+    processes = process_state()
+    prepare_method_data(
+        method,
+        (train_examples, train_set),
+        (eval_examples, eval_set),
+        quiet=not processes.is_main_process,
+    )
     counts = {
         "train_examples": len(train_set.items),
         "eval_examples": len(eval_set.items),
         "dropped_too_long": len(train_set.dropped) + len(eval_set.dropped),
         "truncated": train_set.truncated + eval_set.truncated,
     }
-    # Under a launcher (torchrun, accelerate launch) this joins the processes into one group;
-    # only the main process takes the lock and writes files, the others follow its plan.
-    processes = process_state()
     world = {
         "world_size": processes.num_processes,
         "global_batch_size": cfg.train.batch_size * cfg.train.grad_accum * processes.num_processes,
