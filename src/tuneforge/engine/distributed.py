@@ -27,6 +27,7 @@ __all__ = [
     "agree_to_stop",
     "all_gather",
     "configure_deepspeed",
+    "cpu_only",
     "full_state_dict",
     "is_sharded",
     "process_state",
@@ -45,14 +46,25 @@ class MainProcessFailed(TuneforgeError):
     """The main process of a distributed launch failed; the others stop with its message."""
 
 
+def cpu_only() -> bool:
+    """True where neither CUDA nor Apple's MPS is available: accelerate's ``cpu=True``.
+
+    On such a machine, under torchrun, ``cpu=True`` is what makes the processes one gloo
+    group; without it accelerate gives N independent single-process runs. Where a GPU or MPS
+    exists accelerate chooses the device itself (nothing here forces CPU or CUDA).
+    """
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps is not None and mps.is_available())
+    return not torch.cuda.is_available() and not has_mps
+
+
 def process_state() -> PartialState:
     """The launch's processes, with the process group initialised (one process: no group).
 
-    Uses the same device choice as `engine.precision.make_accelerator` (``cpu=True`` where no
-    GPU exists: under torchrun on a CPU-only machine that is what makes the processes one
-    gloo group instead of N independent single-process runs).
+    The same device choice as `engine.precision.make_accelerator` (`cpu_only`): the state is
+    a process-wide singleton, and the first one made decides the device for the Accelerator.
     """
-    return PartialState(cpu=not torch.cuda.is_available())
+    return PartialState(cpu=cpu_only())
 
 
 def run_on_main(state: Any, action: Callable[[], T]) -> T:
