@@ -9,6 +9,7 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 
 from tuneforge.config import TrainConfig
+from tuneforge.engine.distributed import cpu_only
 from tuneforge.engine.logging import check_trackers
 from tuneforge.errors import TuneforgeError
 
@@ -39,7 +40,7 @@ def make_accelerator(train: TrainConfig, run_dir: Path) -> Accelerator:
     GradientState._reset_state()
     return Accelerator(
         mixed_precision=resolve_precision(train.precision),
-        cpu=not torch.cuda.is_available(),
+        cpu=cpu_only(),
         log_with=list(train.report_to) or None,
         project_dir=str(run_dir),
     )

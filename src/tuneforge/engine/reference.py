@@ -29,6 +29,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from accelerate import Accelerator
 
 from tuneforge.data.tokenize import Tokenized
 from tuneforge.engine.batches import indexed_batches
+from tuneforge.engine.distributed import all_gather, run_on_main, split_evenly
 from tuneforge.io import write_file_atomic
 from tuneforge.methods.base import Batch, ReferenceLogps, ReferenceMethod
 from tuneforge.models import adapter_disabled, base_model, is_peft, place_model
@@ -146,6 +148,36 @@ def compute_reference_values(
             for name, value in values.items():
                 collected.setdefault(name, []).append(value.detach().float().cpu())
     return {name: torch.cat(parts) for name, parts in collected.items()}
+
+
+def _compute_shared(
+    method: ReferenceMethod,
+    model: torch.nn.Module,
+    items: Sequence[Tokenized],
+    *,
+    batch_size: int,
+    pad_token_id: int,
+    accelerator: Accelerator,
+) -> dict[str, torch.Tensor]:
+    """`compute_reference_values` over ``items``, split across the launch's processes.
+
+    Each process computes a contiguous share (the model is not wrapped yet, so no process
+    waits on another during the pass) and every process gets all the values, each (N,) in
+    the order of ``items``.
+    """
+    state = accelerator.state
+    share = split_evenly(len(items), state.num_processes, state.process_index)
+    mine = compute_reference_values(
+        method,
+        model,
+        [items[i] for i in share],
+        batch_size=batch_size,
+        pad_token_id=pad_token_id,
+        accelerator=accelerator,
+    )
+    parts = all_gather(state, mine)
+    names = sorted({name for part in parts for name in part})
+    return {name: torch.cat([part[name] for part in parts if name in part]) for name in names}
 
 
 def _canonical_name(name: str) -> str:
@@ -381,7 +413,7 @@ def build_reference(
         path = cache_dir / f"{key}.pt" if cache_dir is not None else None
 
         def compute(indices: list[int], items: Sequence[Tokenized] = items) -> dict[str, Any]:
-            return compute_reference_values(
+            return _compute_shared(
                 method,
                 model,
                 [items[i] for i in indices],
@@ -390,7 +422,13 @@ def build_reference(
                 accelerator=accelerator,
             )
 
-        cached = _load_cached(path, key, len(items), log) if path is not None else None
+        # The main process reads the cache and every process gets what it read, so all of
+        # them agree on what to compute (each computation is a collective).
+        cached = (
+            run_on_main(accelerator.state, partial(_load_cached, path, key, len(items), log))
+            if path is not None
+            else None
+        )
         if cached is not None and path is not None:
             cached = _same_names(cached, compute, path, log)
         have = cached[1] if cached else torch.zeros(len(items), dtype=torch.bool)
