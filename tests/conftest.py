@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from accelerate.state import AcceleratorState, GradientState
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from tuneforge.models import build_tiny_model, load_tokenizer
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerator_state() -> Iterator[None]:
+    """Each test starts without the precision a previous test's run left in accelerate.
+
+    accelerate keeps its state in a process-wide singleton: a ``train()`` under bf16 autocast
+    would otherwise make a later test's plain ``Accelerator(cpu=True)`` run in bf16 too.
+    """
+    yield
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
 
 
 @pytest.fixture(scope="session")
