@@ -101,11 +101,12 @@ def ordered_examples(
     from tuneforge.data.load import load_examples
     from tuneforge.data.tokenize import TokenizeSettings, tokenize_example
     from tuneforge.engine.batches import epoch_batches
+    from tuneforge.methods import method_spec
     from tuneforge.models import load_tokenizer
 
     tokenizer = load_tokenizer("embedded")
     lines = Path(settings.data).read_text(encoding="utf-8").splitlines()
-    examples = load_examples(settings.data, method)
+    examples = load_examples(settings.data, method_spec(method).record_kind)
     needed = settings.total_steps * settings.batch_size
     if needed > len(examples):
         raise SystemExit(f"--steps {settings.steps} needs {needed} {noun}; the data has fewer")
