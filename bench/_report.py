@@ -55,28 +55,42 @@ def merge_rounds(results: Sequence[ChildResult]) -> dict[str, Any]:
 
 
 def matmul_peak_flops(
-    *, threads: int = 2, size: int = 2048, seconds: float = 2.0, dtype: str = "float32"
+    *,
+    threads: int = 2,
+    size: int = 2048,
+    seconds: float = 2.0,
+    dtype: str = "float32",
+    device: str = "cpu",
 ) -> float:
-    """Measured dense matmul throughput (FLOP/s) of ``size``² matrices on ``threads`` threads.
+    """Measured dense matmul throughput (FLOP/s) of ``size``² matrices on ``threads`` threads
+    (CPU) or on the current CUDA device.
 
     One warm-up product, then as many as fit in ``seconds``; 2·size³ FLOPs each. The thread
-    count of this process is restored afterwards.
+    count of this process is restored afterwards. On CUDA (use ``size`` 8192 there) the
+    clock stops after a synchronise, so queued kernels are all counted.
     """
     import torch
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
+    cuda = device == "cuda"
     try:
         kind = getattr(torch, dtype)
-        a = torch.randn(size, size).to(kind)
-        b = torch.randn(size, size).to(kind)
-        out = torch.empty(size, size, dtype=kind)
+        a = torch.randn(size, size, device=device).to(kind)
+        b = torch.randn(size, size, device=device).to(kind)
+        out = torch.empty(size, size, dtype=kind, device=device)
         torch.matmul(a, b, out=out)
+        if cuda:
+            torch.cuda.synchronize()
         count = 0
         start = time.perf_counter()
         while True:
             torch.matmul(a, b, out=out)
             count += 1
+            if cuda and count % 8:
+                continue
+            if cuda:
+                torch.cuda.synchronize()
             elapsed = time.perf_counter() - start
             if elapsed >= seconds:
                 break
@@ -85,18 +99,59 @@ def matmul_peak_flops(
         torch.set_num_threads(previous)
 
 
+def measured_peak(settings: Any, seconds: float) -> float:
+    """The matmul peak for the run's device and precision (bf16 products under bf16)."""
+    dtype = "bfloat16" if settings.precision == "bf16" else "float32"
+    size = 8192 if settings.device == "cuda" else 2048
+    return matmul_peak_flops(
+        threads=settings.threads, size=size, seconds=seconds, dtype=dtype, device=settings.device
+    )
+
+
 def ratio(numerator: float, denominator: float) -> float:
     """``numerator / denominator`` (NaN when the denominator is 0)."""
     return numerator / denominator if denominator else float("nan")
 
 
+def peak_memory_mib(side: dict[str, Any]) -> float:
+    """A side's peak memory: CUDA memory allocated when it trained on a GPU, else its RSS."""
+    gpu = side.get("peak_gpu_mib")
+    return float(gpu) if gpu is not None else float(side["peak_rss_mib"])
+
+
 def headline(method: str, ours: dict[str, Any], trl: dict[str, Any]) -> dict[str, Any]:
-    """The first keys of every benchmark's JSON last line: ours relative to TRL."""
+    """The first keys of every benchmark's JSON last line: ours relative to TRL, and the
+    device both trained on (peak memory is GPU memory there, RSS on the CPU)."""
     return {
         "method": method,
         "speedup": round(ratio(ours["tokens_per_s"], trl["tokens_per_s"]), 4),
-        "memory_ratio": round(ratio(ours["peak_rss_mib"], trl["peak_rss_mib"]), 4),
+        "memory_ratio": round(ratio(peak_memory_mib(ours), peak_memory_mib(trl)), 4),
         "loss_diff_step1": abs(ours["losses"][0] - trl["losses"][0]),
+        "device": ours.get("device", "cpu"),
+    }
+
+
+def side_flops(
+    steps: Any, shape: Any, layout: Any, side: dict[str, Any], peak: float
+) -> dict[str, float]:
+    """One side's MFU and executed-FLOP utilisation over its timed window (``_flops.py``).
+
+    ``steps``: per optimizer step, the passes (``_flops.Pass``) this side runs; ``layout``:
+    how its code runs them. Seconds are ``timed_tokens / tokens_per_s``, so a throughput
+    combined over rounds gives the matching time. ``mfu`` counts the required FLOPs;
+    ``executed`` what the side's code multiplies (padding, head positions).
+    """
+    from _flops import REQUIRED, utilisation, window_flops
+
+    first, last = side["timed_steps"]
+    seconds = ratio(side["timed_tokens"], side["tokens_per_s"])
+    required = window_flops(steps, first, last, shape, REQUIRED)
+    executed = window_flops(steps, first, last, shape, layout)
+    return {
+        "mfu": round(utilisation(required, seconds, peak), 4),
+        "executed": round(utilisation(executed, seconds, peak), 4),
+        "required_tflop_per_step": round(required / (last - first + 1) / 1e12, 4),
+        "executed_tflop_per_step": round(executed / (last - first + 1) / 1e12, 4),
     }
 
 
@@ -104,7 +159,10 @@ def per_side(ours: dict[str, Any], trl: dict[str, Any]) -> dict[str, Any]:
     """Each side's own tokens/s and peak RSS, for a JSON line that shows the raw numbers."""
     tokens = {"ours": round(ours["tokens_per_s"], 1), "trl": round(trl["tokens_per_s"], 1)}
     memory = {"ours": round(ours["peak_rss_mib"]), "trl": round(trl["peak_rss_mib"])}
-    return {"tokens_per_s": tokens, "peak_rss_mib": memory}
+    out: dict[str, Any] = {"tokens_per_s": tokens, "peak_rss_mib": memory}
+    if "peak_gpu_mib" in ours and "peak_gpu_mib" in trl:
+        out["peak_gpu_mib"] = {"ours": ours["peak_gpu_mib"], "trl": trl["peak_gpu_mib"]}
+    return out
 
 
 def preference_json(
