@@ -128,6 +128,10 @@ def headline(method: str, ours: dict[str, Any], trl: dict[str, Any]) -> dict[str
         "memory_ratio": round(ratio(peak_memory_mib(ours), peak_memory_mib(trl)), 4),
         "loss_diff_step1": abs(ours["losses"][0] - trl["losses"][0]),
         "device": ours.get("device", "cpu"),
+        # Tokens per CPU-second of each process: steadier than wall time on a shared machine.
+        "speedup_cpu_time": round(
+            ratio(ours.get("tokens_per_cpu_s", 0.0), trl.get("tokens_per_cpu_s", 0.0)), 4
+        ),
     }
 
 
@@ -212,9 +216,11 @@ def _is_number(text: str) -> bool:
 
 
 def median_of_rounds(results: Sequence[ChildResult]) -> dict[str, Any]:
-    """One side over several rounds: median tokens/s, largest peak RSS, first round's rest."""
+    """One side over several rounds: median tokens/s and tokens per CPU-second, largest peak
+    RSS, the first round's rest."""
     merged = merge_rounds(results)
     merged["tokens_per_s"] = statistics.median(r.payload["tokens_per_s"] for r in results)
+    merged["tokens_per_cpu_s"] = statistics.median(r.payload["tokens_per_cpu_s"] for r in results)
     return merged
 
 

@@ -313,6 +313,7 @@ def parent_main(args: Any, settings: Settings) -> None:
         [
             name,
             round(r["tokens_per_s"], 1),
+            round(r["tokens_per_cpu_s"], 1),
             r["step_seconds_median"],
             round(peak_memory_mib(r)),
             f"{flops[side]['mfu']:.1%}",
@@ -328,7 +329,16 @@ def parent_main(args: Any, settings: Settings) -> None:
         f"(tokens/s per round: ours {ours['tokens_per_s_rounds']}, "
         f"trl {trl['tokens_per_s_rounds']})"
     )
-    header = ["trainer", "tokens/s", "s/step (median)", memory, "MFU", "executed", "losses 1-3"]
+    header = [
+        "trainer",
+        "tokens/s",
+        "tokens/CPU-s",
+        "s/step (median)",
+        memory,
+        "MFU",
+        "executed",
+        "losses 1-3",
+    ]
     print(format_table(header, rows))
     print(
         f"TRL ids identical to tuneforge's: {not trl['ids_mismatched_rows']} "

@@ -252,6 +252,7 @@ def report(
         [
             name,
             round(r["tokens_per_s"], 1),
+            round(r["tokens_per_cpu_s"], 1),
             r["step_seconds_median"],
             round(peak_memory_mib(r)),
             f"{flops[side]['mfu']:.1%}",
@@ -268,7 +269,16 @@ def report(
         f"{ours['tokens_per_s_rounds']}, trl {trl['tokens_per_s_rounds']})"
     )
     memory = "peak GPU MiB" if settings.device == "cuda" else "peak RSS MiB"
-    header = ["trainer", "tokens/s", "s/step (median)", memory, "MFU", "executed", "wall s"]
+    header = [
+        "trainer",
+        "tokens/s",
+        "tokens/CPU-s",
+        "s/step (median)",
+        memory,
+        "MFU",
+        "executed",
+        "wall s",
+    ]
     print(format_table(header, rows))
     print(
         f"TRL ids identical to tuneforge's: {not mismatched} (mismatched rows {mismatched[:10]}); "
