@@ -208,7 +208,8 @@ def memory_fields() -> dict[str, Any]:
 
 def qlora_row(spec: RowSpec, plan: Plan) -> Any:
     """SFT with a 4-bit quantised base (``lora.quantize: 4bit``). A config without the key
-    (rejected as an unknown field) is reported as skipped, not failed."""
+    (rejected as an unknown field) is reported as skipped, not failed; so is the reduced mode
+    (bitsandbytes needs CUDA), after the config has been checked."""
     from pydantic import ValidationError
 
     from tuneforge.errors import TuneforgeError
@@ -219,6 +220,8 @@ def qlora_row(spec: RowSpec, plan: Plan) -> Any:
         if "quantize" in str(exc):
             return {"status": "skipped", "detail": "lora.quantize not available"}
         raise
+    if plan.reduced:
+        return {"status": "skipped", "detail": "reduced mode: needs CUDA (bitsandbytes)"}
     return train_row(spec, plan, extra_lora={"quantize": "4bit"})
 
 
