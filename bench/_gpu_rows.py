@@ -66,12 +66,13 @@ class RowSpec:
 
 
 def first_line(error: BaseException | str) -> str:
-    """The first non-empty line of an error, prefixed by its type for exceptions."""
-    text = (
-        str(error) if not isinstance(error, BaseException) else f"{type(error).__name__}: {error}"
-    )
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0][:300] if lines else type(error).__name__
+    """The first non-empty line of an error (at most 300 characters), prefixed by its type
+    for exceptions."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0][:300] if lines else ""
+    if isinstance(error, BaseException):
+        return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return text
 
 
 def row_result(spec: RowSpec, status: str, detail: str = "", **fields: Any) -> dict[str, Any]:
