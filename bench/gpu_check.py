@@ -45,6 +45,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -152,30 +153,37 @@ def skip_reason(spec: rows.RowSpec, env: Environment, plan: rows.Plan, done: dic
 
 
 def run_in_child(spec: rows.RowSpec, plan: rows.Plan, timeout_s: float) -> dict[str, Any]:
-    """Run one row in a child process; a crash or a timeout is a failed row."""
+    """Run one row in a child process; a crash or a timeout is a failed row.
+
+    The child leads its own process group, so a timeout also ends what it started (the
+    benchmark's two sides, torchrun's workers) instead of leaving them on the GPU.
+    """
     argv = [
         *(sys.executable, str(Path(__file__).resolve()), "--row", rows.to_json(spec)),
         *("--plan", rows.to_json(plan)),
     ]
     started = time.perf_counter()
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, **QUIET_ENV},
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            cwd=REPO_ROOT,
-            env={**os.environ, **QUIET_ENV},
-            check=False,
-        )
+        stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         detail = f"timed out after {timeout_s:.0f} s"
         return rows.row_result(spec, "failed", detail, seconds=rows.elapsed(started))
     try:
-        return rows.last_json_line(done.stdout)
+        return rows.last_json_line(stdout)
     except ValueError:
-        tail = [line for line in done.stderr.splitlines() if line.strip()]
-        detail = f"exit {done.returncode}: {tail[-1][:300] if tail else 'no output'}"
+        tail = [line for line in stderr.splitlines() if line.strip()]
+        detail = f"exit {proc.returncode}: {tail[-1][:300] if tail else 'no output'}"
         return rows.row_result(spec, "failed", detail, seconds=rows.elapsed(started))
 
 

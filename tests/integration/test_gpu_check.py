@@ -71,6 +71,18 @@ def test_a_failing_row_reports_its_first_error_line() -> None:
     )
 
 
+def test_a_row_past_its_timeout_fails_and_its_process_group_is_ended(tmp_path: Path) -> None:
+    plan = gpu_check.rows.Plan(True, "embedded", "fp32", 3, 2, 128, 2, 3, str(tmp_path))
+    spec = gpu_check.rows.RowSpec("sft-lora", "train", "sft")
+    result = gpu_check.run_in_child(spec, plan, timeout_s=1.0)
+    assert (result["row"], result["status"], result["detail"]) == (
+        "sft-lora",
+        "failed",
+        "timed out after 1 s",
+    )
+    assert not (tmp_path / "sft-lora" / "manifest.json").exists()
+
+
 def test_bench_row_reads_the_benchmark_json_line() -> None:
     line = {
         "method": "dpo",
