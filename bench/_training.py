@@ -61,7 +61,6 @@ def side_result(
     ``start`` and the clock's summary over the timed steps. Benchmarks that measure set-up
     and training separately pass ``wall=False`` (the parent times the whole child anyway)."""
     result: dict[str, Any] = {"side": side, "losses": losses, **fields, "threads": start.threads}
-    result.setdefault("device", settings.device)
     if wall:
         result["wall_s"] = round(time.perf_counter() - start.started, 1)
     return {**result, **clock.summary(FIRST_TIMED_STEP, settings.steps)}
