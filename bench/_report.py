@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from _common import ChildResult
@@ -61,13 +62,16 @@ def matmul_peak_flops(
     seconds: float = 2.0,
     dtype: str = "float32",
     device: str = "cpu",
+    clock: str = "wall",
 ) -> float:
     """Measured dense matmul throughput (FLOP/s) of ``size``² matrices on ``threads`` threads
     (CPU) or on the current CUDA device.
 
     One warm-up product, then as many as fit in ``seconds``; 2·size³ FLOPs each. The thread
     count of this process is restored afterwards. On CUDA (use ``size`` 8192 there) the
-    clock stops after a synchronise, so queued kernels are all counted.
+    clock stops after a synchronise, so queued kernels are all counted. ``clock="cpu"``
+    divides by this process's CPU time instead of wall time (FLOP per CPU-second: what the
+    cores deliver while this process runs, whatever else shares them; CPU only).
     """
     import torch
 
@@ -83,7 +87,8 @@ def matmul_peak_flops(
         if cuda:
             torch.cuda.synchronize()
         count = 0
-        start = time.perf_counter()
+        now = time.process_time if clock == "cpu" else time.perf_counter
+        start = now()
         while True:
             torch.matmul(a, b, out=out)
             count += 1
@@ -91,7 +96,7 @@ def matmul_peak_flops(
                 continue
             if cuda:
                 torch.cuda.synchronize()
-            elapsed = time.perf_counter() - start
+            elapsed = now() - start
             if elapsed >= seconds:
                 break
         return 2.0 * size**3 * count / elapsed
@@ -99,13 +104,37 @@ def matmul_peak_flops(
         torch.set_num_threads(previous)
 
 
-def measured_peak(settings: Any, seconds: float) -> float:
-    """The matmul peak for the run's device and precision (bf16 products under bf16)."""
+@dataclass(frozen=True)
+class Peak:
+    """The matmul peak: FLOP/s by wall time and, on the CPU, FLOP per CPU-second (None on a
+    GPU). On a shared CPU the wall peak is measured while other jobs take turns on the cores,
+    so MFU by wall time can exceed 100 %; the CPU-time pair (work per CPU-second of the run
+    against the same of the matmul) is the steadier one there."""
+
+    wall: float
+    cpu: float | None
+
+
+def measured_peak(settings: Any, seconds: float) -> Peak:
+    """The matmul peak for the run's device, precision (bf16 products under bf16) and threads."""
     dtype = "bfloat16" if settings.precision == "bf16" else "float32"
     size = 8192 if settings.device == "cuda" else 2048
-    return matmul_peak_flops(
-        threads=settings.threads, size=size, seconds=seconds, dtype=dtype, device=settings.device
-    )
+    kwargs = {"threads": settings.threads, "size": size, "seconds": seconds, "dtype": dtype}
+    wall = matmul_peak_flops(**kwargs, device=settings.device)
+    if settings.device == "cuda":
+        return Peak(wall, None)
+    return Peak(wall, matmul_peak_flops(**kwargs, clock="cpu"))
+
+
+def peak_phrase(peak: Peak) -> str:
+    """The peak as printed: GFLOP/s, and GFLOP per CPU-second where measured."""
+    text = f"{peak.wall / 1e9:.1f} GFLOP/s"
+    return text if peak.cpu is None else f"{text}, {peak.cpu / 1e9:.1f} GFLOP per CPU-s"
+
+
+def percent(value: float | None) -> str:
+    """A fraction as a percentage for a table cell ('-' when not measured)."""
+    return "-" if value is None else f"{value:.1%}"
 
 
 def ratio(numerator: float, denominator: float) -> float:
@@ -136,14 +165,15 @@ def headline(method: str, ours: dict[str, Any], trl: dict[str, Any]) -> dict[str
 
 
 def side_flops(
-    steps: Any, shape: Any, layout: Any, side: dict[str, Any], peak: float
-) -> dict[str, float]:
+    steps: Any, shape: Any, layout: Any, side: dict[str, Any], peak: Peak
+) -> dict[str, float | None]:
     """One side's MFU and executed-FLOP utilisation over its timed window (``_flops.py``).
 
     ``steps``: per optimizer step, the passes (``_flops.Pass``) this side runs; ``layout``:
-    how its code runs them. Seconds are ``timed_tokens / tokens_per_s``, so a throughput
-    combined over rounds gives the matching time. ``mfu`` counts the required FLOPs;
-    ``executed`` what the side's code multiplies (padding, head positions).
+    how its code runs them. Seconds are ``timed_tokens / tokens_per_s`` (and the same per
+    CPU-second), so a throughput combined over rounds gives the matching time. ``mfu`` counts
+    the required FLOPs by wall time, ``mfu_cpu_time`` by CPU time (CPU only); ``executed``
+    what the side's code multiplies (padding, head positions), by wall time.
     """
     from _flops import REQUIRED, utilisation, window_flops
 
@@ -151,9 +181,14 @@ def side_flops(
     seconds = ratio(side["timed_tokens"], side["tokens_per_s"])
     required = window_flops(steps, first, last, shape, REQUIRED)
     executed = window_flops(steps, first, last, shape, layout)
+    cpu_mfu = None
+    if peak.cpu is not None and side.get("tokens_per_cpu_s"):
+        cpu_seconds = ratio(side["timed_tokens"], side["tokens_per_cpu_s"])
+        cpu_mfu = round(utilisation(required, cpu_seconds, peak.cpu), 4)
     return {
-        "mfu": round(utilisation(required, seconds, peak), 4),
-        "executed": round(utilisation(executed, seconds, peak), 4),
+        "mfu": round(utilisation(required, seconds, peak.wall), 4),
+        "mfu_cpu_time": cpu_mfu,
+        "executed": round(utilisation(executed, seconds, peak.wall), 4),
         "required_tflop_per_step": round(required / (last - first + 1) / 1e12, 4),
         "executed_tflop_per_step": round(executed / (last - first + 1) / 1e12, 4),
     }

@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from _common import FIRST_TIMED_STEP, BenchSettings
-from _report import format_table, peak_memory_mib, ratio
+from _report import Peak, format_table, peak_memory_mib, peak_phrase, percent, ratio
 
 IGNORE_INDEX = -100  # label of tokens that are not learned (as in tuneforge and transformers)
 LOSSES_SHOWN = 3
 TABLE_HEADER = [
-    *("trainer", "tokens/s", "tokens/CPU-s", "s/step (median)", "peak MiB", "MFU", "executed"),
+    *("trainer", "tokens/s", "tokens/CPU-s", "s/step (median)", "peak MiB", "MFU"),
+    *("MFU (CPU time)", "executed"),
     *("losses 1-3", "trainable", "set-up s"),
 ]
 
@@ -35,11 +36,11 @@ def first_example_report(tokenizer: Any, ours: dict[str, Any], trl: dict[str, An
 
 def report(
     settings: BenchSettings,
-    peak: float,
+    peak: Peak,
     ours: dict[str, Any],
     trl: dict[str, Any],
     prepared: dict[str, Any],
-    flops: dict[str, dict[str, float]],
+    flops: dict[str, dict[str, Any]],
 ) -> None:
     """The readable part: identical-input checks and the side-by-side table (``flops``: each
     side's `_report.side_flops`)."""
@@ -65,6 +66,7 @@ def report(
                 side["step_seconds_median"],
                 round(peak_memory_mib(side)),
                 f"{flops[key]['mfu']:.1%}",
+                percent(flops[key]["mfu_cpu_time"]),
                 f"{flops[key]['executed']:.1%}",
                 " ".join(f"{v:.6f}" for v in losses),
                 side["trainable_params"],
@@ -82,7 +84,7 @@ def report(
     print(format_table(TABLE_HEADER, rows))
     print(
         f"TRL optimizer: {trl['optimizer']}, weights {trl['dtype']}; "
-        f"matmul peak {peak / 1e9:.1f} GFLOP/s; TRL head at: {trl['head']} positions; MFU = "
+        f"matmul peak {peak_phrase(peak)}; TRL head at: {trl['head']} positions; MFU = "
         "required FLOPs (body at real tokens, head at learned positions, fwd + activation bwd) "
         "/ time / peak; executed = what each side multiplies; peak MiB = RSS on the CPU, "
         "CUDA memory on a GPU"

@@ -63,6 +63,8 @@ from _report import (  # noqa: E402
     format_table,
     measured_peak,
     peak_memory_mib,
+    peak_phrase,
+    percent,
     preference_json,
     side_flops,
 )
@@ -291,7 +293,7 @@ def parent_main(args: Any, settings: Settings) -> None:
     (alternating which goes first), print the table and the JSON last line."""
     load_before = os.getloadavg()[0]
     peak = measured_peak(settings, args.peak_seconds)
-    print(f"{settings.device} matmul peak: {peak / 1e9:.1f} GFLOP/s", flush=True)
+    print(f"{settings.device} matmul peak: {peak_phrase(peak)}", flush=True)
     prepared, runs = common.prepare_and_run(
         __file__,
         settings,
@@ -317,6 +319,7 @@ def parent_main(args: Any, settings: Settings) -> None:
             r["step_seconds_median"],
             round(peak_memory_mib(r)),
             f"{flops[side]['mfu']:.1%}",
+            percent(flops[side]["mfu_cpu_time"]),
             f"{flops[side]['executed']:.1%}",
             " ".join(f"{v:.5f}" for v in r["losses"][:3]),
         ]
@@ -336,6 +339,7 @@ def parent_main(args: Any, settings: Settings) -> None:
         "s/step (median)",
         memory,
         "MFU",
+        "MFU (CPU time)",
         "executed",
         "losses 1-3",
     ]
@@ -354,6 +358,7 @@ def parent_main(args: Any, settings: Settings) -> None:
     )
     payload = preference_json(settings.method, settings.precision, settings.ref, ours, trl)
     payload["mfu"] = {side: flops[side]["mfu"] for side in flops}
+    payload["mfu_cpu_time"] = {side: flops[side]["mfu_cpu_time"] for side in flops}
     payload["executed_utilisation"] = {side: flops[side]["executed"] for side in flops}
     payload["tflop_per_step"] = {
         side: {k: flops[side][f"{k}_tflop_per_step"] for k in ("required", "executed")}

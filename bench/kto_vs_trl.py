@@ -63,10 +63,13 @@ import _common as common  # noqa: E402
 import _training as training  # noqa: E402
 from _flops import REQUIRED, ModelShape, kto_passes, trl_layout  # noqa: E402
 from _report import (  # noqa: E402
+    Peak,
     format_table,
     measured_peak,
     median_of_rounds,
     peak_memory_mib,
+    peak_phrase,
+    percent,
     preference_json,
     side_flops,
 )
@@ -226,10 +229,10 @@ def run_trl(settings: Settings, workdir: Path, run_dir: Path) -> dict[str, Any]:
 def side_flop_counts(
     settings: Settings,
     prepared: dict[str, Any],
-    peak: float,
+    peak: Peak,
     ours: dict[str, Any],
     trl: dict[str, Any],
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, Any]]:
     """Each side's MFU and executed utilisation over its timed window (``_flops.py``)."""
     shape = ModelShape.from_config(prepared["model_config"], ours["n_params"])
     layouts = {"ours": REQUIRED, "trl": trl_layout(trl["head"])}
@@ -241,10 +244,10 @@ def side_flop_counts(
 
 def report(
     settings: Settings,
-    peak: float,
+    peak: Peak,
     ours: dict[str, Any],
     trl: dict[str, Any],
-    flops: dict[str, dict[str, float]],
+    flops: dict[str, dict[str, Any]],
 ) -> None:
     """The identical-input check, the side-by-side table and the per-step agreement."""
     mismatched = trl["ids_mismatched_rows"]
@@ -256,6 +259,7 @@ def report(
             r["step_seconds_median"],
             round(peak_memory_mib(r)),
             f"{flops[side]['mfu']:.1%}",
+            percent(flops[side]["mfu_cpu_time"]),
             f"{flops[side]['executed']:.1%}",
             r["wall_s"],
         ]
@@ -276,6 +280,7 @@ def report(
         "s/step (median)",
         memory,
         "MFU",
+        "MFU (CPU time)",
         "executed",
         "wall s",
     ]
@@ -304,7 +309,7 @@ def parent_main(args: Any, settings: Settings) -> None:
     """Measure the matmul peak, prepare the data, run both sides, report, print the JSON."""
     load_before = os.getloadavg()[0]
     peak = measured_peak(settings, args.peak_seconds)
-    print(f"{settings.device} matmul peak: {peak / 1e9:.1f} GFLOP/s", flush=True)
+    print(f"{settings.device} matmul peak: {peak_phrase(peak)}", flush=True)
     prepared, runs = common.prepare_and_run(
         __file__,
         settings,
@@ -319,6 +324,7 @@ def parent_main(args: Any, settings: Settings) -> None:
     print(f"load average {load_before:.2f} -> {os.getloadavg()[0]:.2f}", flush=True)
     payload = preference_json("kto", settings.precision, settings.ref, ours, trl)
     payload["mfu"] = {side: flops[side]["mfu"] for side in flops}
+    payload["mfu_cpu_time"] = {side: flops[side]["mfu_cpu_time"] for side in flops}
     payload["executed_utilisation"] = {side: flops[side]["executed"] for side in flops}
     payload["rounds"] = args.rounds
     common.emit_json(payload)

@@ -67,7 +67,13 @@ import _cli as cli  # noqa: E402
 import _common as common  # noqa: E402
 import _training as training  # noqa: E402
 from _flops import Layout, ModelShape, sft_passes, trl_layout  # noqa: E402
-from _report import best_of_rounds_side, headline, measured_peak, side_flops  # noqa: E402
+from _report import (  # noqa: E402
+    best_of_rounds_side,
+    headline,
+    measured_peak,
+    peak_phrase,
+    side_flops,
+)
 from _sft_report import IGNORE_INDEX, report  # noqa: E402
 
 DEFAULT_DATA = common.REPO_ROOT / "examples" / "support-triage" / "train.jsonl"
@@ -312,7 +318,7 @@ def parent_main(args: Any, settings: Settings) -> None:
     load_before = os.getloadavg()
     peak = measured_peak(settings, args.peak_seconds)
     print(
-        f"{settings.device} matmul peak ({settings.precision}): {peak / 1e9:.1f} GFLOP/s; "
+        f"{settings.device} matmul peak ({settings.precision}): {peak_phrase(peak)}; "
         f"load average {load_before[0]:.2f}",
         flush=True,
     )
@@ -347,6 +353,7 @@ def parent_main(args: Any, settings: Settings) -> None:
         {
             **headline("sft", ours, trl),
             "mfu": {side: flops[side]["mfu"] for side in flops},
+            "mfu_cpu_time": {side: flops[side]["mfu_cpu_time"] for side in flops},
             "executed_utilisation": {side: flops[side]["executed"] for side in flops},
             "rounds": args.rounds,
         }

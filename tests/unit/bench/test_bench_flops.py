@@ -76,12 +76,20 @@ def test_window_and_side_flops_use_the_timed_steps_only() -> None:
     steps = [flops.sft_passes([(4, 2)]), flops.sft_passes([(2, 1)]), flops.sft_passes([(4, 2)])]
     per_step = [2 * 2 * (4 * 10 + 2 * 3), 2 * 2 * (2 * 10 + 1 * 3), 2 * 2 * (4 * 10 + 2 * 3)]
     assert flops.window_flops(steps, 2, 3, SHAPE, flops.REQUIRED) == per_step[1] + per_step[2]
-    # 10 tokens at 5 tokens/s: 2 s; peak 100 FLOP/s
-    side = {"timed_steps": [2, 3], "timed_tokens": 10, "tokens_per_s": 5.0}
-    counted = report.side_flops(steps, SHAPE, flops.trl_layout("padded"), side, 100.0)
-    assert counted["mfu"] == round((per_step[1] + per_step[2]) / 2 / 100, 4)
+    # 10 tokens at 5 tokens/s: 2 s, at 2.5 tokens per CPU-second: 4 CPU-s;
+    # peak 100 FLOP/s by wall time, 50 FLOP per CPU-second
+    side = {"timed_steps": [2, 3], "timed_tokens": 10, "tokens_per_s": 5.0, "tokens_per_cpu_s": 2.5}
+    peak = report.Peak(wall=100.0, cpu=50.0)
+    counted = report.side_flops(steps, SHAPE, flops.trl_layout("padded"), side, peak)
+    required = per_step[1] + per_step[2]
+    assert counted["mfu"] == round(required / 2 / 100, 4)
+    assert counted["mfu_cpu_time"] == round(required / 4 / 50, 4)
     executed = 2 * 2 * (2 * 10 + 1 * 3) + 2 * 2 * (4 * 10 + 3 * 3)  # head at all 4 - 1
     assert counted["executed"] == round(executed / 2 / 100, 4)
+    on_gpu = report.side_flops(steps, SHAPE, flops.REQUIRED, side, report.Peak(100.0, None))
+    assert on_gpu["mfu_cpu_time"] is None
+    assert report.peak_phrase(peak) == "0.0 GFLOP/s, 0.0 GFLOP per CPU-s"
+    assert (report.percent(None), report.percent(0.1234)) == ("-", "12.3%")
 
 
 def test_peak_memory_prefers_gpu_memory_and_cpu_hides_cuda() -> None:
