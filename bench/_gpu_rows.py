@@ -143,7 +143,9 @@ def watch_reference() -> dict[str, Any]:
     import tuneforge.run.stage as stage
 
     seen: dict[str, Any] = {}
-    original = stage.build_method
+    original = getattr(stage, "build_method", None)
+    if original is None:  # the stage builds its method elsewhere now: report no device
+        return seen
 
     def build(cfg: Any) -> Any:
         method = original(cfg)
