@@ -293,7 +293,7 @@ def report(
     print(
         f"MFU = required FLOPs (body at every real token, head at learned positions; trained "
         f"pass fwd + activation bwd, no-grad KL and reference forwards run in the window) / "
-        f"time / {peak / 1e9:.1f} GFLOP/s matmul peak; executed = what each side's code "
+        f"time / matmul peak ({peak_phrase(peak)}); executed = what each side's code "
         "multiplies (padding, head positions)"
     )
     print("per step (ours | trl): loss, kl, rewards/chosen, rewards/rejected")
