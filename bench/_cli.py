@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from _common import FIRST_TIMED_STEP, BenchSettings, finish_child
+from _common import FIRST_TIMED_STEP, BenchSettings, finish_child, resolve_device
 
 
 def bench_parser(doc: str, *, steps: int) -> argparse.ArgumentParser:
@@ -41,6 +41,12 @@ def add_data_args(parser: argparse.ArgumentParser, default_data: Path) -> None:
     """``--data`` (a JSONL file of the script's method) and ``--threads`` (default: all)."""
     parser.add_argument("--data", default=str(default_data))
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda", "auto"],
+        default="auto",
+        help="where BOTH sides train (auto: CUDA when torch sees one, else the CPU)",
+    )
 
 
 def shared_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -50,6 +56,7 @@ def shared_settings(args: argparse.Namespace) -> dict[str, Any]:
         "steps": args.steps,
         "precision": args.precision,
         "threads": args.threads,
+        "device": resolve_device(args.device),
     }
 
 

@@ -69,6 +69,8 @@ class BenchSettings:
     lora_dropout: float = 0.0
     max_grad_norm: float = 1.0
     threads: int = 2
+    #: Where BOTH sides train: "cpu" (CUDA hidden from both children) or "cuda".
+    device: str = "cpu"
 
     @property
     def total_steps(self) -> int:
@@ -122,6 +124,41 @@ def peak_rss_mib() -> float:
     return kib / 1024 if sys.platform != "darwin" else kib / 2**20
 
 
+def peak_gpu_mib() -> float | None:
+    """Peak CUDA memory this process allocated through torch, in MiB (None off CUDA)."""
+    if "torch" not in sys.modules:
+        return None
+    import torch
+
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return None
+    return torch.cuda.max_memory_allocated() / 2**20
+
+
+def child_env(device: str) -> dict[str, str]:
+    """Extra environment of a benchmark child: on ``cpu`` CUDA is hidden, so neither side
+    (tuneforge's accelerator picks CUDA whenever it sees one) can take the GPU."""
+    return {"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {}
+
+
+def resolve_device(requested: str) -> str:
+    """``cpu``/``cuda`` from ``--device cpu|cuda|auto`` (auto: CUDA when torch sees one).
+
+    Raises SystemExit when ``cuda`` is asked for and torch has no CUDA.
+    """
+    if requested == "cpu":
+        return "cpu"
+    import torch
+
+    available = torch.cuda.is_available()
+    if requested == "cuda" and not available:
+        raise SystemExit(
+            f"--device cuda: torch {torch.__version__} sees no CUDA device "
+            "(a CPU-only build, or no GPU); use --device cpu or auto"
+        )
+    return "cuda" if available else "cpu"
+
+
 def emit_json(payload: dict[str, Any]) -> None:
     """Print ``payload`` as one JSON line and flush: call it last (the parent reads it)."""
     sys.stdout.flush()
@@ -142,6 +179,9 @@ def finish_child(
     whether the timed window is named); the arguments keep each script's output unchanged.
     """
     result["peak_rss_mib"] = round(peak_rss_mib(), 1)
+    gpu = peak_gpu_mib()
+    if gpu is not None:
+        result["peak_gpu_mib"] = round(gpu, 1)
     window = ""
     if show_window:
         first, last = result["timed_steps"]
@@ -333,7 +373,8 @@ def run_sides(
     """Run tuneforge's side and TRL's side of ``script`` ``rounds`` times each.
 
     The order alternates every round (ours first in even rounds) so that neither side always
-    runs on a machine warmed or loaded by the other. Each child gets its own run folder
+    runs on a machine warmed or loaded by the other. Both run on ``settings.device``: a child
+    that reports another ``device`` fails the run. Each child gets its own run folder
     ``workdir/<side>-<round>`` through ``--tag``.
     """
     runs: dict[str, list[ChildResult]] = {"ours": [], "trl": []}
@@ -345,7 +386,12 @@ def run_sides(
                 *("--side", side, "--workdir", str(workdir)),
                 *("--tag", f"{side}-{round_index}", "--settings", json.dumps(asdict(settings))),
             )
-            runs[side].append(run_child(argv, label=side, timeout_s=timeout_s, cwd=REPO_ROOT))
+            env = child_env(settings.device)
+            result = run_child(argv, label=side, env=env, timeout_s=timeout_s, cwd=REPO_ROOT)
+            ran_on = result.payload.get("device")
+            if ran_on is not None and ran_on != settings.device:
+                raise ChildFailed(f"{side}: trained on {ran_on}, not on {settings.device}")
+            runs[side].append(result)
     return runs
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from _common import FIRST_TIMED_STEP, BenchSettings
-from _report import format_table, ratio
+from _report import Peak, format_table, peak_memory_mib, peak_phrase, percent, ratio
 
 IGNORE_INDEX = -100  # label of tokens that are not learned (as in tuneforge and transformers)
 LOSSES_SHOWN = 3
 TABLE_HEADER = [
-    *("trainer", "tokens/s", "tokens/CPU-s", "s/step (median)", "peak RSS MiB", "MFU"),
+    *("trainer", "tokens/s", "tokens/CPU-s", "s/step (median)", "peak MiB", "MFU"),
+    *("MFU (CPU time)", "executed"),
     *("losses 1-3", "trainable", "set-up s"),
 ]
 
@@ -35,12 +36,14 @@ def first_example_report(tokenizer: Any, ours: dict[str, Any], trl: dict[str, An
 
 def report(
     settings: BenchSettings,
-    peak: float,
+    peak: Peak,
     ours: dict[str, Any],
     trl: dict[str, Any],
     prepared: dict[str, Any],
+    flops: dict[str, dict[str, Any]],
 ) -> None:
-    """The readable part: identical-input checks and the side-by-side table."""
+    """The readable part: identical-input checks and the side-by-side table (``flops``: each
+    side's `_report.side_flops`)."""
     same_batch = ours["first_batch"] == trl["first_batch"]
     mismatched = trl["ids_mismatched_rows"]
     if mismatched:
@@ -52,9 +55,8 @@ def report(
     print(f"  tokenised dataset: {trl['dataset_rows']} TRL rows; {verdict}")
     print(f"  first collated batch (ids, attention mask, labels) identical: {same_batch}")
     print(first_example_report(prepared["tokenizer"], ours, trl))
-    flops_per_token = 4 * ours["n_params"]
     rows = []
-    for name, side in (("tuneforge", ours), ("TRL SFTTrainer", trl)):
+    for name, key, side in (("tuneforge", "ours", ours), ("TRL SFTTrainer", "trl", trl)):
         losses = side["losses"][:LOSSES_SHOWN]
         rows.append(
             [
@@ -62,8 +64,10 @@ def report(
                 round(side["tokens_per_s"], 1),
                 round(side["tokens_per_cpu_s"], 1),
                 side["step_seconds_median"],
-                round(side["peak_rss_mib"]),
-                f"{side['tokens_per_s'] * flops_per_token / peak:.1%}",
+                round(peak_memory_mib(side)),
+                f"{flops[key]['mfu']:.1%}",
+                percent(flops[key]["mfu_cpu_time"]),
+                f"{flops[key]['executed']:.1%}",
                 " ".join(f"{v:.6f}" for v in losses),
                 side["trainable_params"],
                 side["set_up_s"],
@@ -72,14 +76,18 @@ def report(
     print()
     print(
         f"SFT, embedded model ({ours['n_params'] / 1e6:.1f}M params), LoRA r={settings.lora_r}, "
-        f"batch {settings.batch_size}, {settings.precision}, {ours['threads']} threads, "
+        f"batch {settings.batch_size}, {settings.device}, {settings.precision}, "
+        f"{ours['threads']} threads, "
         f"tokens/s over steps {FIRST_TIMED_STEP}..{settings.steps} "
         f"(per round: ours {ours['tokens_per_s_rounds']}, trl {trl['tokens_per_s_rounds']})"
     )
     print(format_table(TABLE_HEADER, rows))
     print(
         f"TRL optimizer: {trl['optimizer']}, weights {trl['dtype']}; "
-        f"matmul peak {peak / 1e9:.1f} GFLOP/s; MFU = tokens/s x 4 x N_params / peak"
+        f"matmul peak {peak_phrase(peak)}; TRL head at: {trl['head']} positions; MFU = "
+        "required FLOPs (body at real tokens, head at learned positions, fwd + activation bwd) "
+        "/ time / peak; executed = what each side multiplies; peak MiB = RSS on the CPU, "
+        "CUDA memory on a GPU"
     )
     print(
         f"speedup {ratio(ours['tokens_per_s'], trl['tokens_per_s']):.2f}x by wall time, "

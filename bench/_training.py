@@ -67,8 +67,16 @@ def side_result(
 
 
 def ours_result(run: TunedRun, start: SideStart, settings: BenchSettings, **fields: Any) -> Any:
-    """`side_result` for tuneforge's side, from what `train_tuneforge` left."""
-    return side_result("ours", run.outcome.result.losses, settings, run.clock, start, **fields)
+    """`side_result` for tuneforge's side, from what `train_tuneforge` left; ``device`` is
+    where the trained model's weights ended up."""
+    device = model_device(run.model)
+    losses = run.outcome.result.losses
+    return side_result("ours", losses, settings, run.clock, start, device=device, **fields)
+
+
+def model_device(model: Any) -> str:
+    """``cpu``/``cuda``: the device type of ``model``'s first parameter."""
+    return str(next(model.parameters()).device.type)
 
 
 def trl_result(
@@ -78,7 +86,8 @@ def trl_result(
     settings: BenchSettings,
     **fields: Any,
 ) -> Any:
-    """`side_result` for TRL's side: the losses its trainer subclass kept in ``state``."""
+    """`side_result` for TRL's side: the losses its trainer subclass kept in ``state``
+    (``fields`` should carry ``device=model_device(trainer.model)``)."""
     return side_result("trl", state["losses"], settings, clock, start, **fields)
 
 
@@ -101,11 +110,12 @@ def ordered_examples(
     from tuneforge.data.load import load_examples
     from tuneforge.data.tokenize import TokenizeSettings, tokenize_example
     from tuneforge.engine.batches import epoch_batches
+    from tuneforge.methods import method_spec
     from tuneforge.models import load_tokenizer
 
     tokenizer = load_tokenizer("embedded")
     lines = Path(settings.data).read_text(encoding="utf-8").splitlines()
-    examples = load_examples(settings.data, method)
+    examples = load_examples(settings.data, method_spec(method).record_kind)
     needed = settings.total_steps * settings.batch_size
     if needed > len(examples):
         raise SystemExit(f"--steps {settings.steps} needs {needed} {noun}; the data has fewer")
@@ -295,7 +305,7 @@ def trl_args(config_class: Any, settings: BenchSettings, run_dir: Path, **extra:
         "max_grad_norm": settings.max_grad_norm,
         "seed": settings.seed,
         "bf16": settings.precision == "bf16",
-        "use_cpu": True,
+        "use_cpu": settings.device == "cpu",
         "gradient_checkpointing": False,
         "model_init_kwargs": {"dtype": "float32"},
         "max_length": settings.max_length,
@@ -342,6 +352,29 @@ def build_trl_trainer(
             callbacks=callbacks,
         )
     return trainer, time.perf_counter() - started
+
+
+def trl_head(device: str, *, full_logits: bool = False) -> str:
+    """Where TRL 1.16's output head runs (a ``_flops.Layout.head``), read from its code.
+
+    Its chunked head (``add_fused_lm_head``) compacts to the learned positions only when
+    ``trl.kernels.chunked_logprob._use_triton`` holds for the device (Triton on CUDA/XPU);
+    otherwise it scores every position of the padded grid. ``full_logits``: a trainer that
+    builds the whole logits tensor instead (ORPO).
+    """
+    if full_logits:
+        return "full"
+    import torch
+    from trl.kernels.chunked_logprob import _use_triton
+
+    return "learned" if _use_triton(torch.device(device)) else "padded"
+
+
+def embedded_config() -> dict[str, Any]:
+    """The embedded model's ``config.json`` (vocabulary, widths), read without loading it."""
+    from tuneforge.embedded import ensure_embedded
+
+    return json.loads((Path(ensure_embedded()) / "config.json").read_text(encoding="utf-8"))
 
 
 def base_model_params(model: Any) -> int:

@@ -1,7 +1,7 @@
 """DPO (or ORPO) speed, memory and loss: tuneforge against TRL 1.16 on identical inputs.
 
 Run: ``python bench/dpo_vs_trl.py [--method dpo|orpo] [--steps 10] [--precision fp32|bf16]
-[--ref default|precompute|on-the-fly]``.
+[--ref default|precompute|on-the-fly] [--rounds 1] [--device cpu|cuda|auto]``.
 
 Both sides fine-tune the embedded model (SmolLM2-135M-Instruct, fp32 weights) with the same
 LoRA adapter (r=16, alpha=32, dropout 0, all linear layers) on brand-voice pairs, with the same
@@ -27,10 +27,19 @@ them once before training and caches them; TRL computes them at every step);
 ``precompute``/``on-the-fly`` force one mode on both sides. The precompute pass happens before
 step 1 on both sides and is reported separately (``ref_s``), never inside the timed window.
 
-Measured the same way on both sides: tokens/s counts non-padding tokens (both replies of each
-pair) of steps 3..N over the wall time from the end of step 2 to the end of step N, taken in
-each trainer's step-end hook. Peak RSS is each child's own (``wait4``). The last line printed is
-one JSON object: ``{"method", "speedup", "memory_ratio", "loss_diff_step1", ...}``.
+Measured the same way on both sides, on the same device (``--device``; on the CPU, CUDA is
+hidden from both children, and a child that trained elsewhere fails the run): tokens/s counts
+non-padding tokens (both replies of each pair) of steps 3..N over the wall time from the end of
+step 2 to the end of step N, taken in each trainer's step-end hook. ``--rounds R`` runs each side
+R times, alternating which goes first, and counts each step at its fastest (other processes
+only ever slow a step down). Peak memory is each child's own: RSS (``wait4``) on the CPU, CUDA
+memory allocated on a GPU. MFU counts the FLOPs a step requires (``_flops.py``: body at every
+real token, head at learned positions, forward and activation backward, plus a reference
+forward when it runs in the window) over the matmul peak measured first; "executed" counts
+what each side's code multiplies (TRL pads; off Triton its chunked head runs at every padded
+position; ORPO builds full logits). The last line printed is one JSON object: ``{"method",
+"speedup", "memory_ratio", "loss_diff_step1", "device", "precision", "ref", "tokens_per_s",
+"peak_rss_mib", "mfu", "executed_utilisation", "tflop_per_step", "rounds"}``.
 Targets: DPO speedup >= 1.5 and memory_ratio <= 0.8; ORPO speedup >= 1.3.
 """
 
@@ -48,7 +57,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _cli as cli  # noqa: E402
 import _common as common  # noqa: E402
 import _training as training  # noqa: E402
-from _report import format_table, preference_json  # noqa: E402
+from _flops import REQUIRED, ModelShape, pair_passes, trl_layout  # noqa: E402
+from _report import (  # noqa: E402
+    best_of_rounds_side,
+    format_table,
+    measured_peak,
+    peak_memory_mib,
+    peak_phrase,
+    percent,
+    preference_json,
+    side_flops,
+)
 
 DEFAULT_DATA = common.REPO_ROOT / "examples" / "brand-voice" / "train.jsonl"
 
@@ -97,7 +116,15 @@ def prepare_data(settings: Settings, workdir: Path) -> dict[str, Any]:
         for example, item in ordered
     )
     training.write_trl_inputs(workdir, records)
-    return {"pairs": len(ordered)}
+    lengths = [
+        (len(item.prompt_ids), len(item.chosen_ids), len(item.rejected_ids)) for _, item in ordered
+    ]
+    size = settings.batch_size
+    return {
+        "pairs": len(ordered),
+        "step_pairs": [lengths[k : k + size] for k in range(0, len(lengths), size)],
+        "model_config": training.embedded_config(),
+    }
 
 
 def announcement(settings: Settings, prepared: dict[str, Any]) -> str:
@@ -147,6 +174,7 @@ def run_ours(settings: Settings, workdir: Path, run_dir: Path) -> dict[str, Any]
         settings,
         reference=manifest["reference"],
         ref_s=timing["ref_s"],
+        n_params=run.n_params,
     )
 
 
@@ -239,6 +267,8 @@ def run_trl(settings: Settings, workdir: Path, run_dir: Path) -> dict[str, Any]:
         ids_mismatched_rows=mismatched,
         init_s=round(init_s, 2),  # includes TRL's reference precompute when on
         optimizer=training.optimizer_name(trainer),
+        device=training.model_device(trainer.model),
+        head=training.trl_head(settings.device, full_logits=settings.method == "orpo"),
     )
 
 
@@ -247,39 +277,95 @@ def run_trl(settings: Settings, workdir: Path, run_dir: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------
 
 
-def parent_main(settings: Settings, timeout: float) -> None:
-    """Prepare the data, run tuneforge then TRL, print the table and the JSON last line."""
+def step_passes(settings: Settings, prepared: dict[str, Any], side: str) -> list[Any]:
+    """Per optimizer step, the passes ``side`` runs (``_flops``): DPO adds a reference pass
+    when that side computes it at each step; ORPO has no reference."""
+    each_step = settings.method == "dpo" and not settings.precompute(side)
+    orpo = settings.method == "orpo"
+    return [
+        pair_passes(step, reference_each_step=each_step, prompt_learned=orpo)
+        for step in prepared["step_pairs"]
+    ]
+
+
+def parent_main(args: Any, settings: Settings) -> None:
+    """Measure the matmul peak, prepare the data, run both sides ``--rounds`` times
+    (alternating which goes first), print the table and the JSON last line."""
     load_before = os.getloadavg()[0]
-    _, runs = common.prepare_and_run(
+    peak = measured_peak(settings, args.peak_seconds)
+    print(f"{settings.device} matmul peak: {peak_phrase(peak)}", flush=True)
+    prepared, runs = common.prepare_and_run(
         __file__,
         settings,
         prepare_data,
         announcement,
-        timeout_s=timeout,
+        rounds=args.rounds,
+        timeout_s=args.timeout,
     )
-    # One round: each side's own payload, with the peak RSS the kernel reported for it.
-    ours, trl = ({**r[0].payload, "peak_rss_mib": r[0].max_rss_mib} for r in runs.values())
+    ours, trl = best_of_rounds_side(runs["ours"]), best_of_rounds_side(runs["trl"])
+    if settings.precompute("ours") != settings.precompute("trl"):
+        print("note: the two sides do not do the same work (one precomputes its reference)")
+    shape = ModelShape.from_config(prepared["model_config"], ours["n_params"])
+    layouts = {"ours": REQUIRED, "trl": trl_layout(trl["head"])}
+    flops = {
+        side: side_flops(step_passes(settings, prepared, side), shape, layouts[side], r, peak)
+        for side, r in (("ours", ours), ("trl", trl))
+    }
     rows = [
         [
             name,
             round(r["tokens_per_s"], 1),
+            round(r["tokens_per_cpu_s"], 1),
             r["step_seconds_median"],
-            round(r["peak_rss_mib"]),
+            round(peak_memory_mib(r)),
+            f"{flops[side]['mfu']:.1%}",
+            percent(flops[side]["mfu_cpu_time"]),
+            f"{flops[side]['executed']:.1%}",
             " ".join(f"{v:.5f}" for v in r["losses"][:3]),
         ]
-        for name, r in (("tuneforge", ours), ("TRL", trl))
+        for name, side, r in (("tuneforge", "ours", ours), ("TRL", "trl", trl))
     ]
+    memory = "peak GPU MiB" if settings.device == "cuda" else "peak RSS MiB"
     print()
     print(
-        format_table(["trainer", "tokens/s", "s/step (median)", "peak RSS MiB", "losses 1-3"], rows)
+        f"{settings.method}, {settings.device}, {settings.precision}, rounds {args.rounds} "
+        f"(tokens/s per round: ours {ours['tokens_per_s_rounds']}, "
+        f"trl {trl['tokens_per_s_rounds']})"
     )
+    header = [
+        "trainer",
+        "tokens/s",
+        "tokens/CPU-s",
+        "s/step (median)",
+        memory,
+        "MFU",
+        "MFU (CPU time)",
+        "executed",
+        "losses 1-3",
+    ]
+    print(format_table(header, rows))
     print(
         f"TRL ids identical to tuneforge's: {not trl['ids_mismatched_rows']} "
         f"(mismatched rows {trl['ids_mismatched_rows'][:10]}); TRL optimizer {trl['optimizer']}; "
+        f"TRL head at: {trl['head']} positions; "
         f"reference pass before step 1: ours {ours['ref_s']} s ({ours['reference']}), "
         f"TRL init {trl['init_s']} s; load average {load_before:.2f} -> {os.getloadavg()[0]:.2f}"
     )
-    common.emit_json(preference_json(settings.method, settings.precision, settings.ref, ours, trl))
+    print(
+        "MFU = required FLOPs (body at every real token, head at learned positions, fwd + "
+        "activation bwd, reference forwards run in the window) / time / matmul peak; "
+        "executed = the FLOPs each side's code multiplies (padding, head positions)"
+    )
+    payload = preference_json(settings.method, settings.precision, settings.ref, ours, trl)
+    payload["mfu"] = {side: flops[side]["mfu"] for side in flops}
+    payload["mfu_cpu_time"] = {side: flops[side]["mfu_cpu_time"] for side in flops}
+    payload["executed_utilisation"] = {side: flops[side]["executed"] for side in flops}
+    payload["tflop_per_step"] = {
+        side: {k: flops[side][f"{k}_tflop_per_step"] for k in ("required", "executed")}
+        for side in flops
+    }
+    payload["rounds"] = args.rounds
+    common.emit_json(payload)
 
 
 def main() -> None:
@@ -290,6 +376,8 @@ def main() -> None:
     parser.add_argument("--trl-data", choices=["chat", "ids"], default="chat")
     parser.add_argument("--lr", type=float, default=None, help="default: 5e-5 dpo, 1e-4 orpo")
     cli.add_data_args(parser, DEFAULT_DATA)
+    parser.add_argument("--rounds", type=int, default=1, help="alternate sides this many times")
+    parser.add_argument("--peak-seconds", type=float, default=2.0)
     cli.add_run_args(parser, timeout=3600.0)
     args = cli.parse_bench_args(parser)
     if cli.serve_child(args, Settings, {"ours": run_ours, "trl": run_trl}, digits=5):
@@ -302,7 +390,7 @@ def main() -> None:
         trl_data=args.trl_data,
         lr=lr,
     )
-    parent_main(settings, args.timeout)
+    parent_main(args, settings)
 
 
 if __name__ == "__main__":

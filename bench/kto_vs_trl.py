@@ -1,7 +1,7 @@
 """KTO speed, memory and loss: tuneforge against TRL's KTOTrainer on identical inputs.
 
 Run: ``python bench/kto_vs_trl.py [--steps 10] [--precision fp32|bf16]
-[--ref default|precompute|on-the-fly] [--rounds 1]``.
+[--ref default|precompute|on-the-fly] [--rounds 1] [--device cpu|cuda|auto]``.
 
 The same rules as ``bench/dpo_vs_trl.py``. Both sides fine-tune the embedded model
 (SmolLM2-135M-Instruct, fp32 weights) with the same LoRA adapter (r=16, alpha=32, dropout 0,
@@ -30,14 +30,20 @@ it never reshuffles) and tuneforge's default; ``on-the-fly`` computes everything
 on both sides. A precompute pass happens before step 1 and is reported separately (``ref_s``,
 TRL's ``init_s``), never inside the timed window.
 
-Measured the same way on both sides: tokens/s counts the non-padding tokens of the matched rows
-of steps 3..N over the wall time from the end of step 2 to the end of step N, taken in each
-trainer's step-end hook. Peak RSS is each child's own (``wait4``). The table also shows MFU: 8·N
-FLOPs per matched token (4·N for the LoRA forward and backward, 2·N for each no-grad forward
-over the mismatched pairs) against the fp32 matmul peak measured first.
+Measured the same way on both sides, on the same device (``--device cpu|cuda|auto``; on the
+CPU, CUDA is hidden from both children): tokens/s counts the non-padding tokens of the matched
+rows of steps 3..N over the wall time from the end of step 2 to the end of step N, taken in each
+trainer's step-end hook; ``--rounds R`` runs each side R times, alternating which goes first,
+and takes the median. Peak memory is each child's own: RSS (``wait4``) on the CPU, CUDA memory
+allocated on a GPU. MFU counts the FLOPs a step requires (``_flops.py``: the body at every real
+token, the head at learned positions only, the trained pass forward and backward, the no-grad
+forwards over the mismatched pairs and any reference computed in the window) against the
+matmul peak measured first; "executed" counts what each side's code multiplies instead (TRL pads
+rows and, off Triton, runs its chunked head at every padded position).
 
 The last line printed is one JSON object: ``{"method": "kto", "speedup", "memory_ratio",
-"loss_diff_step1", "precision", "ref", "tokens_per_s", "peak_rss_mib"}``. Target: speedup >= 1.3.
+"loss_diff_step1", "device", "precision", "ref", "tokens_per_s", "peak_rss_mib", "mfu",
+"executed_utilisation", "rounds"}`` (``peak_gpu_mib`` too on a GPU). Target: speedup >= 1.3.
 Numbers from a busy machine are noisy: the load average is printed.
 """
 
@@ -55,11 +61,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _cli as cli  # noqa: E402
 import _common as common  # noqa: E402
 import _training as training  # noqa: E402
+from _flops import REQUIRED, ModelShape, kto_passes, trl_layout  # noqa: E402
 from _report import (  # noqa: E402
+    Peak,
     format_table,
-    matmul_peak_flops,
+    measured_peak,
     median_of_rounds,
+    peak_memory_mib,
+    peak_phrase,
+    percent,
     preference_json,
+    side_flops,
 )
 
 DEFAULT_DATA = common.REPO_ROOT / "examples" / "feedback" / "thumbs.jsonl"
@@ -94,7 +106,25 @@ def prepare_data(settings: Settings, workdir: Path) -> dict[str, Any]:
         for example, item in ordered
     )
     training.write_trl_inputs(workdir, records)
-    return {"examples": len(ordered)}
+    lengths = [(len(item.prompt_ids), len(item.completion_ids)) for _, item in ordered]
+    size = settings.batch_size
+    return {
+        "examples": len(ordered),
+        "step_rows": [lengths[k : k + size] for k in range(0, len(lengths), size)],
+        "model_config": training.embedded_config(),
+    }
+
+
+def step_passes(settings: Settings, prepared: dict[str, Any], side: str) -> list[Any]:
+    """Per optimizer step, the passes ``side`` runs (``_flops``). tuneforge scores the
+    mismatched pairs' reference at every step (they change with each epoch's shuffle); TRL
+    precomputes both or neither."""
+    matched_each = not settings.precompute(side)
+    kl_each = side == "ours" or matched_each
+    return [
+        kto_passes(rows, matched_reference_each_step=matched_each, kl_reference_each_step=kl_each)
+        for rows in prepared["step_rows"]
+    ]
 
 
 def announcement(settings: Settings, prepared: dict[str, Any]) -> str:
@@ -186,6 +216,8 @@ def run_trl(settings: Settings, workdir: Path, run_dir: Path) -> dict[str, Any]:
         ids_mismatched_rows=mismatched,
         init_s=round(init_s, 2),  # includes TRL's reference precompute when on
         n_params=n_params,
+        device=training.model_device(trainer.model),
+        head=training.trl_head(settings.device),
     )
 
 
@@ -194,34 +226,75 @@ def run_trl(settings: Settings, workdir: Path, run_dir: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------
 
 
-def report(settings: Settings, peak: float, ours: dict[str, Any], trl: dict[str, Any]) -> None:
+def side_flop_counts(
+    settings: Settings,
+    prepared: dict[str, Any],
+    peak: Peak,
+    ours: dict[str, Any],
+    trl: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """Each side's MFU and executed utilisation over its timed window (``_flops.py``)."""
+    shape = ModelShape.from_config(prepared["model_config"], ours["n_params"])
+    layouts = {"ours": REQUIRED, "trl": trl_layout(trl["head"])}
+    return {
+        side: side_flops(step_passes(settings, prepared, side), shape, layouts[side], r, peak)
+        for side, r in (("ours", ours), ("trl", trl))
+    }
+
+
+def report(
+    settings: Settings,
+    peak: Peak,
+    ours: dict[str, Any],
+    trl: dict[str, Any],
+    flops: dict[str, dict[str, Any]],
+) -> None:
     """The identical-input check, the side-by-side table and the per-step agreement."""
     mismatched = trl["ids_mismatched_rows"]
-    flops_per_token = 8 * ours["n_params"]
     rows = [
         [
             name,
-            round(side["tokens_per_s"], 1),
-            side["step_seconds_median"],
-            round(side["peak_rss_mib"]),
-            f"{side['tokens_per_s'] * flops_per_token / peak:.1%}",
-            side["wall_s"],
+            round(r["tokens_per_s"], 1),
+            round(r["tokens_per_cpu_s"], 1),
+            r["step_seconds_median"],
+            round(peak_memory_mib(r)),
+            f"{flops[side]['mfu']:.1%}",
+            percent(flops[side]["mfu_cpu_time"]),
+            f"{flops[side]['executed']:.1%}",
+            r["wall_s"],
         ]
-        for name, side in (("tuneforge", ours), ("TRL KTOTrainer", trl))
+        for name, side, r in (("tuneforge", "ours", ours), ("TRL KTOTrainer", "trl", trl))
     ]
     print(
         f"\nKTO, embedded model ({ours['n_params'] / 1e6:.1f}M params), LoRA r={settings.lora_r}, "
-        f"batch {settings.batch_size}, {settings.precision}, {ours['threads']} threads, tokens/s "
+        f"batch {settings.batch_size}, {settings.device}, {settings.precision}, "
+        f"{ours['threads']} threads, tokens/s "
         f"over steps {common.FIRST_TIMED_STEP}..{settings.steps} (rounds: ours "
         f"{ours['tokens_per_s_rounds']}, trl {trl['tokens_per_s_rounds']})"
     )
-    header = ["trainer", "tokens/s", "s/step (median)", "peak RSS MiB", "MFU", "wall s"]
+    memory = "peak GPU MiB" if settings.device == "cuda" else "peak RSS MiB"
+    header = [
+        "trainer",
+        "tokens/s",
+        "tokens/CPU-s",
+        "s/step (median)",
+        memory,
+        "MFU",
+        "MFU (CPU time)",
+        "executed",
+        "wall s",
+    ]
     print(format_table(header, rows))
     print(
         f"TRL ids identical to tuneforge's: {not mismatched} (mismatched rows {mismatched[:10]}); "
         f"reference pass before step 1: ours {ours['ref_s']} s ({ours['reference']}), "
-        f"TRL init {trl['init_s']} s; MFU = tokens/s x 8 x N_params / "
-        f"{peak / 1e9:.1f} GFLOP/s"
+        f"TRL init {trl['init_s']} s; TRL head at: {trl['head']} positions"
+    )
+    print(
+        f"MFU = required FLOPs (body at every real token, head at learned positions; trained "
+        f"pass fwd + activation bwd, no-grad KL and reference forwards run in the window) / "
+        f"time / matmul peak ({peak_phrase(peak)}); executed = what each side's code "
+        "multiplies (padding, head positions)"
     )
     print("per step (ours | trl): loss, kl, rewards/chosen, rewards/rejected")
     for step in range(min(SHOWN, len(ours["losses"]), len(trl["losses"]))):
@@ -235,9 +308,9 @@ def report(settings: Settings, peak: float, ours: dict[str, Any], trl: dict[str,
 def parent_main(args: Any, settings: Settings) -> None:
     """Measure the matmul peak, prepare the data, run both sides, report, print the JSON."""
     load_before = os.getloadavg()[0]
-    peak = matmul_peak_flops(threads=settings.threads, seconds=args.peak_seconds)
-    print(f"fp32 matmul peak ({settings.threads} threads): {peak / 1e9:.1f} GFLOP/s", flush=True)
-    _, runs = common.prepare_and_run(
+    peak = measured_peak(settings, args.peak_seconds)
+    print(f"{settings.device} matmul peak: {peak_phrase(peak)}", flush=True)
+    prepared, runs = common.prepare_and_run(
         __file__,
         settings,
         prepare_data,
@@ -246,9 +319,15 @@ def parent_main(args: Any, settings: Settings) -> None:
         timeout_s=args.timeout,
     )
     ours, trl = median_of_rounds(runs["ours"]), median_of_rounds(runs["trl"])
-    report(settings, peak, ours, trl)
+    flops = side_flop_counts(settings, prepared, peak, ours, trl)
+    report(settings, peak, ours, trl, flops)
     print(f"load average {load_before:.2f} -> {os.getloadavg()[0]:.2f}", flush=True)
-    common.emit_json(preference_json("kto", settings.precision, settings.ref, ours, trl))
+    payload = preference_json("kto", settings.precision, settings.ref, ours, trl)
+    payload["mfu"] = {side: flops[side]["mfu"] for side in flops}
+    payload["mfu_cpu_time"] = {side: flops[side]["mfu_cpu_time"] for side in flops}
+    payload["executed_utilisation"] = {side: flops[side]["executed"] for side in flops}
+    payload["rounds"] = args.rounds
+    common.emit_json(payload)
 
 
 def main() -> None:

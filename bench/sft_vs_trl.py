@@ -1,6 +1,7 @@
 """SFT speed, memory and loss: tuneforge against TRL's SFTTrainer on identical inputs.
 
-Run: ``python bench/sft_vs_trl.py [--steps 30] [--precision fp32|bf16] [--rounds 1]``
+Run: ``python bench/sft_vs_trl.py [--steps 30] [--precision fp32|bf16] [--rounds 1]
+[--device cpu|cuda|auto]``
 (``--trl-data ids``, ``--threads N``, ``--raw-out FILE`` for every child's full result).
 
 Both trainers fine-tune the embedded model (SmolLM2-135M-Instruct, fp32 weights) with the
@@ -32,14 +33,19 @@ N + 1 steps; the extra, untimed last step absorbs end-of-run work (tuneforge sav
 checkpoint in the last step). On a shared machine other processes only ever slow a step
 down, so with ``--rounds R`` each side runs R times (alternating which goes first) and each
 step counts with its fastest time; tokens per CPU-second (process CPU time over the same
-steps) is printed as a second, load-tolerant view. Peak RSS is each child's own, read by
-the parent with ``wait4``. MFU is ours tokens/s x 4·N_params (LoRA training FLOPs per
-token, DESIGN §6) over the fp32 matmul peak measured here first (2048² products for ~2 s).
+steps) is printed as a second, load-tolerant view.
+Both sides run on the same device (``--device``; on the CPU, CUDA is hidden from both
+children). Peak memory is each child's own: RSS read by the parent with ``wait4`` on the
+CPU, CUDA memory allocated on a GPU. MFU counts the FLOPs a step requires (``_flops.py``: the
+body at every real token, the head at learned positions only, forward and activation
+backward) over the matmul peak measured here first; "executed" counts what each side
+multiplies (both pad rows here; TRL's chunked head runs at every padded position off Triton).
 
 The last line printed is one JSON object::
 
-    {"method": "sft", "speedup": ours/trl tokens per s, "memory_ratio": ours/trl peak RSS,
-     "loss_diff_step1": |ours - trl|, "mfu": ours vs the measured fp32 matmul peak}
+    {"method": "sft", "speedup": ours/trl tokens per s, "memory_ratio": ours/trl peak memory,
+     "loss_diff_step1": |ours - trl|, "device": "cpu"|"cuda",
+     "mfu": {"ours", "trl"}, "executed_utilisation": {"ours", "trl"}, "rounds": R}
 
 Target: speedup >= 1.3 with loss_diff_step1 <= 1e-3. Numbers from a busy machine are noisy:
 the load average is printed before and after.
@@ -60,8 +66,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _cli as cli  # noqa: E402
 import _common as common  # noqa: E402
 import _training as training  # noqa: E402
-from _report import best_of_rounds_side, headline, matmul_peak_flops  # noqa: E402
-from _sft_report import report  # noqa: E402
+from _flops import Layout, ModelShape, sft_passes, trl_layout  # noqa: E402
+from _report import (  # noqa: E402
+    best_of_rounds_side,
+    headline,
+    measured_peak,
+    peak_phrase,
+    side_flops,
+)
+from _sft_report import IGNORE_INDEX, report  # noqa: E402
 
 DEFAULT_DATA = common.REPO_ROOT / "examples" / "support-triage" / "train.jsonl"
 SYSTEM_PROMPT = "Classify this support message."
@@ -93,10 +106,11 @@ def prepare_data(settings: Settings, workdir: Path) -> dict[str, Any]:
     from tuneforge.data.load import load_examples
     from tuneforge.data.tokenize import TokenizeSettings, tokenize_example
     from tuneforge.engine.batches import epoch_batches
+    from tuneforge.methods import method_spec
     from tuneforge.models import load_tokenizer
 
     tokenizer = load_tokenizer("embedded")
-    examples = load_examples(settings.data, "sft")
+    examples = load_examples(settings.data, method_spec("sft").record_kind)
     tokenize_settings = TokenizeSettings(
         max_length=settings.max_length, system_prompt=settings.system_prompt
     )
@@ -136,11 +150,18 @@ def prepare_data(settings: Settings, workdir: Path) -> dict[str, Any]:
                     "completion": [{"role": "assistant", "content": example.completion}],
                 }
             trl_file.write(json.dumps(row, ensure_ascii=False) + "\n")
+    counts = [
+        (len(kept[i][1].input_ids), sum(t != IGNORE_INDEX for t in kept[i][1].labels))
+        for i in order
+    ]
+    size = settings.batch_size
     return {
         "examples": len(examples),
         "kept": len(kept),
         "rows_written": len(order),
         "tokenizer": tokenizer,
+        "step_rows": [counts[k : k + size] for k in range(0, len(counts), size)],
+        "model_config": training.embedded_config(),
     }
 
 
@@ -268,6 +289,8 @@ def run_trl(settings: Settings, workdir: Path, run_dir: Path) -> dict[str, Any]:
         torch_threads_after=torch.get_num_threads(),
         set_up_s=round(set_up_s, 2),
         train_s=round(train_s, 2),
+        device=training.model_device(model),
+        head=training.trl_head(settings.device),
     )
 
 
@@ -293,9 +316,9 @@ def _compare_ids(trl_dataset: Any, ours_path: Path) -> list[int]:
 def parent_main(args: Any, settings: Settings) -> None:
     """Matmul peak, data, R rounds of both sides, optional raw results, report, JSON line."""
     load_before = os.getloadavg()
-    peak = matmul_peak_flops(threads=settings.threads, seconds=args.peak_seconds)
+    peak = measured_peak(settings, args.peak_seconds)
     print(
-        f"fp32 matmul peak ({settings.threads} threads, 2048²): {peak / 1e9:.1f} GFLOP/s; "
+        f"{settings.device} matmul peak ({settings.precision}): {peak_phrase(peak)}; "
         f"load average {load_before[0]:.2f}",
         flush=True,
     )
@@ -316,13 +339,23 @@ def parent_main(args: Any, settings: Settings) -> None:
         }
         Path(args.raw_out).write_text(json.dumps(raw, indent=1), encoding="utf-8")
     ours, trl = best_of_rounds_side(runs["ours"]), best_of_rounds_side(runs["trl"])
-    report(settings, peak, ours, trl, prepared)
+    shape = ModelShape.from_config(prepared["model_config"], ours["n_params"])
+    # tuneforge pads SFT rows (packing off here) and runs the head at learned positions only.
+    layouts = {"ours": Layout(padded=True, head="learned"), "trl": trl_layout(trl["head"])}
+    steps = [sft_passes(rows) for rows in prepared["step_rows"]]
+    flops = {
+        side: side_flops(steps, shape, layouts[side], r, peak)
+        for side, r in (("ours", ours), ("trl", trl))
+    }
+    report(settings, peak, ours, trl, prepared, flops)
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}", flush=True)
-    flops_per_token = 4 * ours["n_params"]
     common.emit_json(
         {
             **headline("sft", ours, trl),
-            "mfu": round(ours["tokens_per_s"] * flops_per_token / peak, 4),
+            "mfu": {side: flops[side]["mfu"] for side in flops},
+            "mfu_cpu_time": {side: flops[side]["mfu_cpu_time"] for side in flops},
+            "executed_utilisation": {side: flops[side]["executed"] for side in flops},
+            "rounds": args.rounds,
         }
     )
 
