@@ -28,6 +28,7 @@ from tuneforge.data.tokenize import TokenizedDataset, TokenizeSettings, tokenize
 from tuneforge.data.types import Example
 from tuneforge.embedded import tuneforge_home
 from tuneforge.engine.batches import items_read
+from tuneforge.engine.early_stop import early_stopping_off
 from tuneforge.engine.logging import check_trackers
 from tuneforge.engine.loop import LoopInputs, LoopResult, WindowResult, run_loop
 from tuneforge.engine.precision import make_accelerator
@@ -176,7 +177,9 @@ def _run_folder(run_dir: Path, *, main: bool) -> Iterator[None]:
 
 
 #: Temporary names of the atomic writes into a run folder (`tuneforge.io`): ``.NAME.<random>``.
-_LEFTOVER = re.compile(r"^\.(final|config\.yaml|manifest\.json|metrics\.jsonl|eval\.jsonl)\..+")
+_LEFTOVER = re.compile(
+    r"^\.(final|best|config\.yaml|manifest\.json|metrics\.jsonl|eval\.jsonl)\..+"
+)
 _CHECKPOINT_LEFTOVER = re.compile(r"^\.step-\d+\..+")
 
 
@@ -311,6 +314,8 @@ class _Stage:
                 "global_step": result.state.global_step,
                 "wall_time_s": round(time.monotonic() - self.started, 2),
                 "precision": accelerator.mixed_precision,
+                "early_stopping": result.early_stopping
+                or early_stopping_off(cfg.train.early_stopping),
             },
         )
         return TrainOutcome(run_dir, result, final_dir)
