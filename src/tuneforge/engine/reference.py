@@ -142,6 +142,18 @@ def compute_reference_values(
     return {name: torch.cat(parts) for name, parts in collected.items()}
 
 
+def in_layout(indices: Sequence[int], layout: Sequence[Sequence[int]]) -> list[list[int]]:
+    """``indices`` grouped as the micro-batches of ``layout`` hold them, in layout order.
+
+    An item of ``indices`` that no micro-batch holds comes last, in a group of its own.
+    """
+    wanted = set(indices)
+    groups = [[i for i in batch if i in wanted] for batch in layout]
+    placed = {i for group in groups for i in group}
+    groups.append([i for i in indices if i not in placed])
+    return [group for group in groups if group]
+
+
 def _canonical_name(name: str) -> str:
     """A parameter name without peft's wrapping, so LoRA and full runs share a fingerprint."""
     return name.replace("base_model.model.", "", 1).replace(".base_layer.", ".")
@@ -340,6 +352,7 @@ def build_reference(
     cache_dir: Path | None,
     log: Callable[[str], None] | None = None,
     train_visited: Sequence[int] | None = None,
+    train_layout: Sequence[Sequence[int]] | None = None,
 ) -> ReferenceSetup:
     """Set up the reference for a run whose method needs one; call before the first update.
 
@@ -347,6 +360,10 @@ def build_reference(
     ``cache_dir/<key>.pt`` when present; the items they lack are computed in one pass and the
     file is rewritten (atomically; ``cache_dir=None`` disables the cache). ``train_visited``
     (item positions) limits the train split's pass to the items a short run reads (None: all).
+    ``train_layout`` (the micro-batches of the first epoch, item positions) makes the train
+    pass read the items as training does: the same rows padded together, so the same kernels
+    on the same shapes, and at step 1 the policy's values equal the reference's exactly (a
+    LoRA adapter starts as a no-op), not up to float rounding. None: in order.
     On the fly: one `OnTheFlyReference` serves both splits. ``log`` receives one line per
     split (computed or read back).
     """
@@ -371,15 +388,29 @@ def build_reference(
         )
         path = cache_dir / f"{key}.pt" if cache_dir is not None else None
 
-        def compute(indices: list[int], items: Sequence[Tokenized] = items) -> dict[str, Any]:
-            return compute_reference_values(
-                method,
-                model,
-                [items[i] for i in indices],
-                batch_size=batch_size,
-                pad_token_id=pad_token_id,
-                accelerator=accelerator,
-            )
+        layout = train_layout if split == "train" else None
+
+        def compute(
+            indices: list[int],
+            items: Sequence[Tokenized] = items,
+            layout: Sequence[Sequence[int]] | None = layout,
+        ) -> dict[str, Any]:
+            groups = in_layout(indices, layout) if layout is not None else [indices]
+            parts = [
+                compute_reference_values(
+                    method,
+                    model,
+                    [items[i] for i in group],
+                    batch_size=batch_size,
+                    pad_token_id=pad_token_id,
+                    accelerator=accelerator,
+                )
+                for group in groups
+            ]
+            # The values come in layout order; put them back in the order of ``indices``.
+            where = {i: k for k, i in enumerate(i for group in groups for i in group)}
+            back = torch.tensor([where[i] for i in indices], dtype=torch.long)
+            return {name: torch.cat([part[name] for part in parts])[back] for name in parts[0]}
 
         cached = _load_cached(path, key, len(items), log) if path is not None else None
         if cached is not None and path is not None:

@@ -27,7 +27,7 @@ from tuneforge.data.split import HELD_OUT_FILE, DataSource, load_splits, rows_to
 from tuneforge.data.tokenize import TokenizedDataset, TokenizeSettings, tokenize_examples
 from tuneforge.data.types import Example
 from tuneforge.embedded import tuneforge_home
-from tuneforge.engine.batches import items_read
+from tuneforge.engine.batches import epoch_batches, items_read
 from tuneforge.engine.early_stop import early_stopping_off
 from tuneforge.engine.logging import check_trackers
 from tuneforge.engine.loop import LoopInputs, LoopResult, WindowResult, run_loop
@@ -344,5 +344,8 @@ class _Stage:
                 epochs=cfg.train.epochs,
                 max_steps=cfg.train.max_steps,
                 num_processes=accelerator.num_processes,
+            ),
+            train_layout=epoch_batches(
+                len(train_set.items), cfg.train.batch_size, seed=cfg.train.seed, epoch=0
             ),
         )
