@@ -33,7 +33,7 @@ def main() -> int:
     slow_step = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     progress.mkdir(parents=True, exist_ok=True)
     current = {"step": 0}
-    rng_state = checkpoint._rng_state
+    rng_state = checkpoint.rng_state
 
     def slow_rng_state() -> dict[str, Any]:
         # Called inside the checkpoint's staging folder fill, after the weights are written.
@@ -42,7 +42,7 @@ def main() -> int:
             time.sleep(30)  # the parent kills the process during this pause
         return rng_state()
 
-    checkpoint._rng_state = slow_rng_state
+    checkpoint.rng_state = slow_rng_state
 
     def on_step(step: int, _window: Any) -> None:
         current["step"] = step

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from tuneforge.embedded import EMBEDDED_NAME, ensure_embedded
 from tuneforge.errors import ModelLoadError
+from tuneforge.model_families import PACKED_FAMILIES, check_model_family
 from tuneforge.safe_loading import SAFE, LoadPolicy, check_weights, warn_pickle
 
 if TYPE_CHECKING:
@@ -19,18 +20,6 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from tuneforge.config import LoraConfig
-
-#: Model families whose logits are exactly ``lm_head(last_hidden_state)`` (no soft-capping or
-#: scaling), so the head can be applied to the learned positions alone (``methods/logps.py``).
-PLAIN_HEAD_FAMILIES = frozenset(
-    {"llama", "mistral", "qwen2", "qwen3", "phi3", "olmo2", "smollm3", "starcoder2"}
-)
-#: Model families whose transformers 5.24 attention (sdpa, eager, flash) keeps sequences
-#: packed in one row apart when ``position_ids`` restart at 0 and no attention mask is given
-#: (``masking_utils.find_packed_sequence_indices``; the model must run with use_cache=False).
-PACKED_FAMILIES = frozenset(
-    {"llama", "mistral", "qwen2", "qwen3", "phi3", "olmo2", "smollm3", "starcoder2"}
-)
 
 
 def resolve_model_source(name: str, home: Path | None = None) -> str:
@@ -89,6 +78,7 @@ def load_model(
         check_weights(Path(source), policy)
     elif policy.allow_pickle:
         warn_pickle(f"{name} when it has no safetensors weights")
+    check_model_family(source, name, policy)
     try:
         model = AutoModelForCausalLM.from_pretrained(
             source, dtype=dtype or torch.float32, **policy.model_kwargs()

@@ -119,7 +119,8 @@ def train_command(
         if outcome.result.interrupted:
             signum = outcome.result.stop_signal
             return EXIT_INTERRUPTED if signum is None else EXIT_SIGNAL_BASE + signum
-        print(f"Run directory: {outcome.run_dir}\nModel: {outcome.final_dir}")
+        if outcome.main_process:  # one report per launch, not one per process
+            print(f"Run directory: {outcome.run_dir}\nModel: {outcome.final_dir}")
         return 0
 
     return reported(body)

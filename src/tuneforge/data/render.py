@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from jinja2 import TemplateError
+
+from tuneforge.data.template_roles import fold_system, system_role_supported
 from tuneforge.data.types import Message, Origin, Text
 from tuneforge.errors import DataError
 
@@ -47,6 +50,16 @@ def as_prompt_messages(prompt: Text, system_prompt: str | None) -> list[Message]
     return messages
 
 
+def template_messages(messages: list[Message], tokenizer: PreTrainedTokenizerBase) -> list[Message]:
+    """``messages`` as the tokenizer's template can render them: a leading system message is
+    folded into the first user turn when the template has no system role
+    (`template_roles.system_role_supported`: Gemma and Mistral raise on one, early Phi-3
+    templates drop it)."""
+    if messages and messages[0]["role"] == "system" and not system_role_supported(tokenizer):
+        return fold_system(messages)
+    return messages
+
+
 def as_reply_messages(reply: Text) -> list[Message]:
     """A reply as chat messages: a string becomes one assistant turn."""
     return [{"role": "assistant", "content": reply}] if isinstance(reply, str) else list(reply)
@@ -58,7 +71,7 @@ def render_prompt(
     """The prompt as the model sees it before replying (generation prompt included)."""
     if not uses_chat_template(tokenizer, settings):
         return _raw_prompt(prompt, settings.system_prompt)
-    messages = as_prompt_messages(prompt, settings.system_prompt)
+    messages = template_messages(as_prompt_messages(prompt, settings.system_prompt), tokenizer)
     return _apply(tokenizer, messages, generation_prompt=True)
 
 
@@ -78,10 +91,15 @@ def render_prompt_reply(
     if not uses_chat_template(tokenizer, settings):
         prompt_text = _raw_prompt(prompt, settings.system_prompt)
         return Segment(prompt_text, False), Segment(_raw_reply(reply, tokenizer), True)
-    prompt_messages = as_prompt_messages(prompt, settings.system_prompt)
-    prompt_text = _apply(tokenizer, prompt_messages, generation_prompt=True)
+    prompt_messages = template_messages(
+        as_prompt_messages(prompt, settings.system_prompt), tokenizer
+    )
+    prompt_text = _apply(tokenizer, prompt_messages, generation_prompt=True, origin=origin)
     full_text = _apply(
-        tokenizer, prompt_messages + as_reply_messages(reply), generation_prompt=False
+        tokenizer,
+        prompt_messages + as_reply_messages(reply),
+        generation_prompt=False,
+        origin=origin,
     )
     if not full_text.startswith(prompt_text):
         raise DataError(
@@ -105,15 +123,17 @@ def render_conversation(
     """
     if not uses_chat_template(tokenizer, settings):
         return _raw_conversation(messages, tokenizer, settings.system_prompt)
-    messages = as_prompt_messages(messages, settings.system_prompt)
-    full_text = _apply(tokenizer, messages, generation_prompt=False)
+    messages = template_messages(as_prompt_messages(messages, settings.system_prompt), tokenizer)
+    full_text = _apply(tokenizer, messages, generation_prompt=False, origin=origin)
     segments: list[Segment] = []
     position = 0
     for index, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        with_prompt = _apply(tokenizer, messages[:index], generation_prompt=True)
-        with_reply = _apply(tokenizer, messages[: index + 1], generation_prompt=False)
+        with_prompt = _apply(tokenizer, messages[:index], generation_prompt=True, origin=origin)
+        with_reply = _apply(
+            tokenizer, messages[: index + 1], generation_prompt=False, origin=origin
+        )
         reply_start, reply_end = len(with_prompt), len(with_reply)
         is_prefix = full_text.startswith(with_prompt) and full_text.startswith(with_reply)
         if not is_prefix or not position <= reply_start <= reply_end:
@@ -130,14 +150,25 @@ def render_conversation(
 
 
 def _apply(
-    tokenizer: PreTrainedTokenizerBase, messages: list[Message], generation_prompt: bool
+    tokenizer: PreTrainedTokenizerBase,
+    messages: list[Message],
+    generation_prompt: bool,
+    origin: Origin | None = None,
 ) -> str:
-    """The tokenizer's chat template, as text."""
+    """The tokenizer's chat template, as text; a template that raises (``raise_exception``,
+    e.g. roles that do not alternate) is a ``DataError`` naming the example."""
     if not messages:
         return ""
-    return tokenizer.apply_chat_template(
-        messages, tokenize=False, add_generation_prompt=generation_prompt
-    )
+    try:
+        return tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=generation_prompt
+        )
+    except TemplateError as exc:
+        where = f"{origin}: messages" if origin is not None else "prompt"
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(
+            f"{where}: the model's chat template refused the conversation: {reason}"
+        ) from exc
 
 
 def _raw_text(text: Text) -> str:

@@ -29,12 +29,18 @@ def epoch_batches(
     """Micro-batches of item indices for one epoch, on one process.
 
     Items are shuffled with a generator seeded by ``seed`` and ``epoch``; the last micro-batch
-    may be short. With several processes each takes every ``num_processes``-th micro-batch.
+    may be short. With several processes each takes every ``num_processes``-th micro-batch,
+    so the processes' k-th micro-batches together are micro-batches ``k·P … k·P + P - 1`` of
+    the epoch order: one process with ``batch_size · P`` reads the same items per step. Every
+    process gets as many entries as process 0; where the epoch runs out first, the missing
+    ones are empty lists (the loop runs a zero-weight stand-in there, so every process takes
+    part in every collective).
     """
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     order = torch.randperm(num_items, generator=generator).tolist()
     batches = [order[start : start + batch_size] for start in range(0, num_items, batch_size)]
-    return batches[process_index::num_processes]
+    mine = batches[process_index::num_processes]
+    return mine + [[] for _ in range(len(batches[0::num_processes]) - len(mine))]
 
 
 def steps_per_epoch(num_micro_batches: int, grad_accum: int) -> int:

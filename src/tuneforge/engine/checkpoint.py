@@ -13,6 +13,7 @@ import pickle
 import random
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -72,19 +73,29 @@ def save_checkpoint(
     *,
     keep: int | None,
     loop_state: dict[str, Any] | None = None,
+    rng_states: Sequence[dict[str, Any]] | None = None,
+    model_state: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write ``checkpoints/step-N`` atomically and prune all but the newest ``keep``.
 
     ``loop_state`` (JSON values; floats round-trip exactly) is stored as ``loop_state.json``
-    and returned by `load_loop_state`.
+    and returned by `load_loop_state`. ``rng_states`` holds every process's `rng_state` in
+    process order (default: this process's only): process 0's goes to ``rng.pt``, process
+    ``r``'s to ``rng-rank{r}.pt``. ``model_state`` is the full state dict to save where the
+    model holds only a shard of it (FSDP, ZeRO-3); None saves the model's own.
     """
     target = checkpoint_dir(run_dir, state.global_step)
 
     def fill(folder: Path) -> None:
-        model.save_pretrained(folder / "model")
+        states = list(rng_states) if rng_states is not None else [rng_state()]
+        if model_state is None:
+            model.save_pretrained(folder / "model")
+        else:
+            model.save_pretrained(folder / "model", state_dict=model_state)
         torch.save(optimizer.state_dict(), folder / "optimizer.pt")
         torch.save(scheduler.state_dict(), folder / "scheduler.pt")
-        torch.save(_rng_state(), folder / "rng.pt")
+        for rank, rng in enumerate(states):
+            torch.save(rng, folder / _rng_file(rank))
         (folder / LOOP_STATE_FILE).write_text(json.dumps(loop_state or {}) + "\n")
         (folder / STATE_FILE).write_text(json.dumps(asdict(state), indent=2) + "\n")
 
@@ -101,13 +112,23 @@ def save_checkpoint(
 
 
 def load_checkpoint(
-    folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+    folder: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    *,
+    process_index: int = 0,
 ) -> TrainerState:
-    """Restore everything saved by ``save_checkpoint`` into live objects."""
+    """Restore everything saved by ``save_checkpoint`` into live objects.
+
+    Process ``process_index`` takes its own RNG state (process 0's where the checkpoint has
+    none for it).
+    """
     _load_weights(folder / "model", model)
     optimizer.load_state_dict(_load_tensors(folder / "optimizer.pt"))
     scheduler.load_state_dict(_load_tensors(folder / "scheduler.pt"))
-    _set_rng_state(_load_tensors(folder / "rng.pt"))
+    own = folder / _rng_file(process_index)
+    _set_rng_state(_load_tensors(own if own.is_file() else folder / _rng_file(0)))
     return TrainerState(**json.loads((folder / STATE_FILE).read_text()))
 
 
@@ -161,8 +182,13 @@ def _load_weights(folder: Path, model: torch.nn.Module) -> None:
         )
 
 
-def _rng_state() -> dict[str, Any]:
-    """Every random generator the loop draws from (dropout, shuffling)."""
+def _rng_file(process_index: int) -> str:
+    """The RNG file of one process: ``rng.pt`` for process 0 (and single-process runs)."""
+    return "rng.pt" if process_index == 0 else f"rng-rank{process_index}.pt"
+
+
+def rng_state() -> dict[str, Any]:
+    """Every random generator the loop draws from (dropout, shuffling), on this process."""
     state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -170,7 +196,7 @@ def _rng_state() -> dict[str, Any]:
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
-    """Restore the generators saved by ``_rng_state``."""
+    """Restore the generators saved by ``rng_state``."""
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():

@@ -63,7 +63,9 @@ class RunLogger:
     """Writes each logged record to metrics.jsonl and trackers, and shows progress.
 
     metrics.jsonl stays open for appending; every record is one line, flushed to the OS as
-    soon as it is logged, so a killed run loses at most the line being written.
+    soon as it is logged, so a killed run loses at most the line being written. A logger that
+    is not ``enabled`` (every process but the main one of a distributed launch) writes and
+    shows nothing, so one launch logs each record once.
     """
 
     def __init__(
@@ -74,9 +76,11 @@ class RunLogger:
         start_step: int,
         tracker_log: Any = None,
         stream: TextIO | None = None,
+        enabled: bool = True,
     ) -> None:
         self.path = run_dir / METRICS_FILE
-        self._file = self.path.open("a", encoding="utf-8")
+        self.enabled = enabled
+        self._file = self.path.open("a", encoding="utf-8") if enabled else None
         self.total_steps = total_steps
         self.tracker_log = tracker_log
         self.stream = stream or sys.stdout
@@ -85,7 +89,7 @@ class RunLogger:
         self.start_step = start_step
         self.progress: Progress | None = None
         self.task_id: Any = None
-        if self.console.is_terminal:
+        if enabled and self.console.is_terminal:
             self.progress = Progress(
                 TextColumn("step {task.completed}/{task.total}"),
                 BarColumn(),
@@ -100,6 +104,8 @@ class RunLogger:
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one record (it must hold ``step``) and show it."""
+        if self._file is None:
+            return
         record = {key: _clean(value) for key, value in record.items()}
         append_line(self._file, to_jsonl([record]))
         if self.tracker_log is not None:
@@ -117,17 +123,19 @@ class RunLogger:
 
     def message(self, text: str) -> None:
         """A line for the user, printed above the progress bar."""
+        if not self.enabled:
+            return
         self.console.print(text, highlight=False, soft_wrap=True)
 
     def sync(self) -> None:
         """Flush metrics.jsonl to disk (before a checkpoint that vouches for its records)."""
-        if not self._file.closed:
+        if self._file is not None and not self._file.closed:
             self._file.flush()
             os.fsync(self._file.fileno())
 
     def close(self) -> None:
         """Close metrics.jsonl and stop the progress display."""
-        if not self._file.closed:
+        if self._file is not None and not self._file.closed:
             self._file.close()
         if self.progress is not None:
             self.progress.stop()

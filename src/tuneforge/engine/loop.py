@@ -6,7 +6,6 @@ accumulation, clipping, precision, the schedule, evaluation, logging and checkpo
 
 from __future__ import annotations
 
-import contextlib
 import math
 import signal
 import time
@@ -24,16 +23,27 @@ from tuneforge.data.tokenize import Tokenized
 from tuneforge.engine.batches import epoch_batches, total_steps
 from tuneforge.engine.checkpoint import (
     TrainerState,
+    checkpoint_dir,
     latest_checkpoint,
     load_checkpoint,
     load_loop_state,
+    rng_state,
     save_checkpoint,
+)
+from tuneforge.engine.distributed import (
+    agree_to_stop,
+    all_gather,
+    configure_deepspeed,
+    full_state_dict,
+    refuse_sharded_resume,
+    run_on_main,
 )
 from tuneforge.engine.early_stop import make_early_stopping
 from tuneforge.engine.heldout_loss import evaluate_loss, finish_metrics
 from tuneforge.engine.logging import METRICS_FILE, RunLogger, truncate_metrics
 from tuneforge.engine.stop import StopRequest
 from tuneforge.engine.watchdog import Watchdog
+from tuneforge.engine.window import WindowResult, accumulate_window
 from tuneforge.errors import TuneforgeError
 from tuneforge.methods.base import Batch, ReferenceLogps, TrainingMethod
 from tuneforge.models import unwrap
@@ -43,16 +53,6 @@ SCHEDULERS = {"linear": "linear", "cosine": "cosine", "constant": "constant_with
 
 class TrainingDiverged(TuneforgeError):
     """The loss became NaN or infinite; the run stopped without applying that update."""
-
-
-@dataclass
-class WindowResult:
-    """One accumulation window: mean loss over its units, summed metrics, tokens seen."""
-
-    loss: float
-    units: int
-    metric_sums: dict[str, float] = field(default_factory=dict)
-    tokens: int = 0
 
 
 @dataclass
@@ -66,46 +66,9 @@ class LoopResult:
     stop_signal: int | None = None
     #: What early stopping did, for manifest.json (None: off or no held-out data).
     early_stopping: dict[str, Any] | None = None
-
-
-def accumulate_window(
-    model: torch.nn.Module,
-    method: TrainingMethod,
-    micro_batches: Sequence[Batch],
-    accelerator: Accelerator,
-    reference: ReferenceLogps | None = None,
-) -> WindowResult:
-    """Forward and backward every micro-batch of one window; gradients are left in ``.grad``.
-
-    Each micro-batch's loss sum is divided by the units of the *whole* window (all processes),
-    so the gradient equals that of one big batch; a window without units contributes zero.
-    """
-    local_units = sum(method.count_units(batch) for batch in micro_batches)
-    units = int(accelerator.reduce(torch.tensor(local_units, device=accelerator.device), "sum"))
-    scale = accelerator.num_processes / max(units, 1)
-    loss_total = torch.zeros((), device=accelerator.device)
-    metric_sums: dict[str, torch.Tensor] = {}
-    tokens = 0
-    for index, batch in enumerate(micro_batches):
-        batch = {key: value.to(accelerator.device) for key, value in batch.items()}
-        last = index == len(micro_batches) - 1
-        sync = contextlib.nullcontext() if last else accelerator.no_sync(model)
-        with sync, accelerator.autocast():
-            output = method.step(model, batch, reference)
-            accelerator.backward(output.loss_sum.float() * scale)
-        loss_total += output.loss_sum.detach().float()
-        for name, value in output.metric_sums.items():
-            metric_sums[name] = metric_sums.get(name, 0) + value.detach().float()
-        tokens += output.tokens
-    loss_total = accelerator.reduce(loss_total, "sum")
-    return WindowResult(
-        loss=float(loss_total) / max(units, 1),
-        units=units,
-        metric_sums={
-            name: float(accelerator.reduce(value, "sum")) for name, value in metric_sums.items()
-        },
-        tokens=tokens,
-    )
+    #: The model as the Accelerator prepared it (DDP/FSDP/DeepSpeed wrapper), for collectives
+    #: such as gathering the full weights of a sharded model for final/.
+    prepared_model: Any = None
 
 
 @dataclass
@@ -139,6 +102,7 @@ def run_loop(inputs: LoopInputs, accelerator: Accelerator) -> LoopResult:
     model = inputs.model
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=inputs.lr, weight_decay=cfg.weight_decay)
+    configure_deepspeed(accelerator, cfg.batch_size, cfg.grad_accum, cfg.max_grad_norm)
     model, optimizer = accelerator.prepare(model, optimizer)
     num_batches = len(
         epoch_batches(
@@ -159,19 +123,24 @@ def run_loop(inputs: LoopInputs, accelerator: Accelerator) -> LoopResult:
     )
     state, loop_state = TrainerState(), {}
     if inputs.resume:
-        state, loop_state = _restore(inputs, model, optimizer, scheduler)
+        state, loop_state = _restore(inputs, accelerator, model, optimizer, scheduler)
     if cfg.report_to:
         accelerator.init_trackers("tuneforge", config=inputs.tracker_config)
+    # Only the main process writes metrics.jsonl and shows progress; the values it logs are
+    # already summed over every process.
     logger = RunLogger(
         inputs.run_dir,
         total_steps=steps,
         start_step=state.global_step,
         tracker_log=accelerator.log if cfg.report_to else None,
+        enabled=accelerator.is_main_process,
     )
     runner = _Runner(inputs, accelerator, model, optimizer, scheduler, logger, steps)
     runner.load_state(loop_state)
     try:
-        return runner.run(state)
+        result = runner.run(state)
+        result.prepared_model = model
+        return result
     finally:
         logger.close()
         if cfg.report_to:
@@ -179,20 +148,29 @@ def run_loop(inputs: LoopInputs, accelerator: Accelerator) -> LoopResult:
 
 
 def _restore(
-    inputs: LoopInputs, model: Any, optimizer: Any, scheduler: Any
+    inputs: LoopInputs, accelerator: Accelerator, model: Any, optimizer: Any, scheduler: Any
 ) -> tuple[TrainerState, dict[str, Any]]:
     """Load the latest checkpoint and forget the metrics logged after it.
 
     A run killed before its first checkpoint starts again from step 0 (its metrics are
-    dropped), which is exactly what an uninterrupted run would have done.
+    dropped), which is exactly what an uninterrupted run would have done. Every process loads
+    the same checkpoint (the main process picks it) with its own RNG state; only the main
+    process rewrites metrics.jsonl.
     """
-    folder = latest_checkpoint(inputs.run_dir)
+    folder = run_on_main(accelerator.state, lambda: latest_checkpoint(inputs.run_dir))
+    refuse_sharded_resume(accelerator, folder)
+    main = accelerator.is_main_process
     metrics = inputs.run_dir / METRICS_FILE
     if folder is None:
-        truncate_metrics(metrics, 0)
+        if main:
+            truncate_metrics(metrics, 0)
         return TrainerState(), {}
-    state = load_checkpoint(folder, unwrap(model), optimizer, scheduler)
-    truncate_metrics(metrics, state.global_step)
+    state = load_checkpoint(
+        folder, unwrap(model), optimizer, scheduler, process_index=accelerator.process_index
+    )
+    if main:
+        truncate_metrics(metrics, state.global_step)
+    accelerator.wait_for_everyone()
     return state, load_loop_state(folder)
 
 
@@ -262,12 +240,18 @@ class _Runner:
         self.model.train()
         stop = StopRequest()
         with stop.installed():
-            while state.global_step < self.steps and not stop.requested and not self._stopped():
+            while (
+                state.global_step < self.steps
+                and not self._stopped()
+                and not agree_to_stop(self.accelerator, stop.requested)
+            ):
                 self._step(state)
-            if stop.signum is None or state.global_step >= self.steps or self._stopped():
+            if state.global_step >= self.steps or self._stopped():
                 return self._finish(state)
             path = self._save(state)
-        name = signal.Signals(stop.signum).name
+        # A process the launcher had not signalled yet stops with its partners, as by SIGTERM.
+        signum = stop.signum if stop.signum is not None else signal.SIGTERM
+        name = signal.Signals(signum).name
         self.logger.message(
             f"Interrupted by {name}: saved {path.relative_to(self.inputs.run_dir)} at step "
             f"{state.global_step}/{self.steps}; run the same command again to continue "
@@ -275,7 +259,7 @@ class _Runner:
         )
         summary = self.early.summary(self.steps, state.global_step) if self.early else None
         return LoopResult(
-            state, self.losses, interrupted=True, stop_signal=stop.signum, early_stopping=summary
+            state, self.losses, interrupted=True, stop_signal=signum, early_stopping=summary
         )
 
     def _stopped(self) -> bool:
@@ -298,29 +282,52 @@ class _Runner:
             )
         return LoopResult(state, self.losses, early_stopping=summary)
 
-    def _batches(self, epoch: int) -> list[list[int]]:
+    def _batches(self, epoch: int, process_index: int | None = None) -> list[list[int]]:
+        """This process's micro-batches of ``epoch`` (or those of ``process_index``)."""
         return epoch_batches(
             len(self.inputs.train_items),
             self.cfg.batch_size,
             seed=self.cfg.seed,
             epoch=epoch,
-            process_index=self.accelerator.process_index,
+            process_index=(
+                self.accelerator.process_index if process_index is None else process_index
+            ),
             num_processes=self.accelerator.num_processes,
         )
 
-    def _step(self, state: TrainerState) -> None:
+    def _window(self, state: TrainerState) -> tuple[list[Batch], int, int]:
+        """This process's micro-batches of the next window, its stand-ins, and its length.
+
+        A process whose share of the epoch ran out (an empty entry of `epoch_batches`) runs
+        process 0's micro-batch at the same position as a zero-weight stand-in: those items
+        are read by the run anyway, so a precomputed reference holds their values.
+        """
         batches = self._batches(state.epoch)
-        window = batches[state.batch_in_epoch : state.batch_in_epoch + self.cfg.grad_accum]
+        span = slice(state.batch_in_epoch, state.batch_in_epoch + self.cfg.grad_accum)
+        window = batches[span]
+        if any(not idx for idx in window):
+            first = self._batches(state.epoch, process_index=0)[span]
+            window = [idx or fallback for idx, fallback in zip(window, first, strict=True)]
+        stand_ins = sum(1 for idx in batches[span] if not idx)
         items = self.inputs.train_items
         micro = []
         for idx in window:
             batch = self.inputs.method.collate([items[i] for i in idx], self.inputs.pad_token_id)
             batch["index"] = torch.tensor(idx, dtype=torch.long)  # for precomputed references
             micro.append(batch)
+        return micro, stand_ins, len(batches)
+
+    def _step(self, state: TrainerState) -> None:
+        micro, stand_ins, epoch_length = self._window(state)
         started = time.monotonic()
         self.optimizer.zero_grad(set_to_none=True)
         result = accumulate_window(
-            self.model, self.inputs.method, micro, self.accelerator, self.inputs.reference
+            self.model,
+            self.inputs.method,
+            micro,
+            self.accelerator,
+            self.inputs.reference,
+            stand_ins=stand_ins,
         )
         step = state.global_step + 1
         if not math.isfinite(result.loss):
@@ -330,9 +337,9 @@ class _Runner:
         self.scheduler.step()
         self.train_seconds += time.monotonic() - started
         state.global_step = step
-        state.batch_in_epoch += len(window)
+        state.batch_in_epoch += len(micro)
         state.tokens_seen += result.tokens
-        epoch_done = state.batch_in_epoch >= len(batches)
+        epoch_done = state.batch_in_epoch >= epoch_length
         if epoch_done:
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
         self.losses.append(result.loss)
@@ -344,7 +351,9 @@ class _Runner:
     def _clip(self) -> float:
         params = [p for p in self.model.parameters() if p.requires_grad]
         limit = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
-        return float(self.accelerator.clip_grad_norm_(params, limit))
+        norm = self.accelerator.clip_grad_norm_(params, limit)
+        # DeepSpeed clips inside its engine and may not report a norm (accelerate gives None).
+        return float(norm) if norm is not None else float("nan")
 
     def _after_step(self, state: TrainerState, grad_norm: float, epoch_done: bool) -> None:
         step, last = state.global_step, state.global_step >= self.steps
@@ -401,9 +410,8 @@ class _Runner:
     def _log(self, state: TrainerState, grad_norm: float) -> None:
         units = sum(r.units for r in self.pending)
         elapsed = max(self.train_seconds, 1e-9)
-        tokens_per_s = (
-            sum(r.tokens for r in self.pending) * self.accelerator.num_processes / elapsed
-        )
+        # Tokens are summed over all processes (`accumulate_window`): the launch's throughput.
+        tokens_per_s = sum(r.tokens for r in self.pending) / elapsed
         record: dict[str, Any] = {
             "step": state.global_step,
             "epoch": round(self._epoch(state), 4),
@@ -423,17 +431,32 @@ class _Runner:
         self.train_seconds = 0.0
 
     def _save(self, state: TrainerState) -> Path:
-        # metrics.jsonl reaches the disk first: the checkpoint vouches for its records.
-        self.logger.sync()
-        path = save_checkpoint(
-            self.inputs.run_dir,
-            state,
-            self.accelerator.unwrap_model(self.model),
-            self.optimizer,
-            self.scheduler,
-            keep=self.cfg.save_total_limit,
-            loop_state=self._loop_state(),
-        )
+        """Checkpoint on the main process; every process's RNG state goes into it.
+
+        Under FSDP/ZeRO-3 the full weights are gathered first (a collective on every
+        process). The others wait until the checkpoint is complete, so no process runs ahead
+        of a checkpoint that a resume would start from.
+        """
+        accelerator = self.accelerator
+        multi = accelerator.num_processes > 1
+        rng_states = all_gather(accelerator.state, rng_state()) if multi else None
+        weights = full_state_dict(accelerator, self.model)
+        path = checkpoint_dir(self.inputs.run_dir, state.global_step)
+        if accelerator.is_main_process:
+            # metrics.jsonl reaches the disk first: the checkpoint vouches for its records.
+            self.logger.sync()
+            path = save_checkpoint(
+                self.inputs.run_dir,
+                state,
+                accelerator.unwrap_model(self.model),
+                self.optimizer,
+                self.scheduler,
+                keep=self.cfg.save_total_limit,
+                loop_state=self._loop_state(),
+                rng_states=rng_states,
+                model_state=weights,
+            )
+        accelerator.wait_for_everyone()
         self.last_save = time.monotonic()
         return path
 

@@ -3,8 +3,8 @@
 Measured on the embedded model with LoRA (README, "Precision"): bf16 autocast pays on a CPU
 with AVX-512 bf16 (or AMX), and costs on one without, where every bf16 matmul is emulated, so
 ``auto`` picks bf16 only where it is native. The device is accelerate's choice (CUDA, Apple
-MPS, CPU); the decisions are pure functions of what the machine offers, so they are tested
-without the hardware.
+MPS, CPU; `engine.distributed.cpu_only` forces the CPU only where there is neither); the
+precision decision is a pure function of what the machine offers, tested without the hardware.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 
 from tuneforge.config import TrainConfig
+from tuneforge.engine.distributed import cpu_only
 from tuneforge.engine.logging import check_trackers
 from tuneforge.errors import TuneforgeError
 
@@ -29,16 +30,6 @@ _BF16_CAPABILITIES = frozenset({"AVX512", "AMX"})
 def device_kind(*, cuda: bool, mps: bool) -> Device:
     """The accelerator accelerate will use: CUDA first, then Apple's MPS, else the CPU."""
     return "cuda" if cuda else "mps" if mps else "cpu"
-
-
-def force_cpu(*, cuda: bool, mps: bool) -> bool:
-    """accelerate's ``cpu=`` flag: True only on a machine with neither CUDA nor MPS.
-
-    On a CPU-only machine it must be True: under ``torchrun`` a plain ``Accelerator()`` gives
-    independent single-process runs, ``cpu=True`` one distributed (gloo) run. Anywhere else it
-    would force the CPU over the GPU, so it is False and accelerate picks the device.
-    """
-    return device_kind(cuda=cuda, mps=mps) == "cpu"
 
 
 def choose_precision(setting: str, *, device: Device, bf16_native: bool) -> str:
@@ -90,10 +81,9 @@ def make_accelerator(train: TrainConfig, run_dir: Path) -> Accelerator:
     check_trackers(list(train.report_to))
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
-    cpu = force_cpu(cuda=torch.cuda.is_available(), mps=torch.backends.mps.is_available())
     return Accelerator(
         mixed_precision=resolve_precision(train.precision),
-        cpu=cpu,
+        cpu=cpu_only(),
         log_with=list(train.report_to) or None,
         project_dir=str(run_dir),
     )

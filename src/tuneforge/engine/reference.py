@@ -29,6 +29,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from accelerate import Accelerator
 
 from tuneforge.data.tokenize import Tokenized
 from tuneforge.engine.batches import indexed_batches
+from tuneforge.engine.distributed import all_gather, run_on_main, split_evenly
 from tuneforge.io import write_file_atomic
 from tuneforge.methods.base import Batch, ReferenceLogps, ReferenceMethod
 from tuneforge.models import adapter_disabled, base_model, is_peft
@@ -152,6 +154,36 @@ def in_layout(indices: Sequence[int], layout: Sequence[Sequence[int]]) -> list[l
     placed = {i for group in groups for i in group}
     groups.append([i for i in indices if i not in placed])
     return [group for group in groups if group]
+
+
+def _compute_shared(
+    method: ReferenceMethod,
+    model: torch.nn.Module,
+    items: Sequence[Tokenized],
+    *,
+    batch_size: int,
+    pad_token_id: int,
+    accelerator: Accelerator,
+) -> dict[str, torch.Tensor]:
+    """`compute_reference_values` over ``items``, split across the launch's processes.
+
+    Each process computes a contiguous share (the model is not wrapped yet, so no process
+    waits on another during the pass) and every process gets all the values, each (N,) in
+    the order of ``items``.
+    """
+    state = accelerator.state
+    share = split_evenly(len(items), state.num_processes, state.process_index)
+    mine = compute_reference_values(
+        method,
+        model,
+        [items[i] for i in share],
+        batch_size=batch_size,
+        pad_token_id=pad_token_id,
+        accelerator=accelerator,
+    )
+    parts = all_gather(state, mine)
+    names = sorted({name for part in parts for name in part})
+    return {name: torch.cat([part[name] for part in parts if name in part]) for name in names}
 
 
 def _canonical_name(name: str) -> str:
@@ -361,9 +393,10 @@ def build_reference(
     file is rewritten (atomically; ``cache_dir=None`` disables the cache). ``train_visited``
     (item positions) limits the train split's pass to the items a short run reads (None: all).
     ``train_layout`` (the micro-batches of the first epoch, item positions) makes the train
-    pass read the items as training does: the same rows padded together, so the same kernels
-    on the same shapes, and at step 1 the policy's values equal the reference's exactly (a
-    LoRA adapter starts as a no-op), not up to float rounding. None: in order.
+    pass read the items as training does: where the pass reads whole micro-batches (one
+    process, nothing cached yet) the same rows are padded together, so the same kernels run on
+    the same shapes and at step 1 the policy's values equal the reference's exactly (a LoRA
+    adapter starts as a no-op), not up to float rounding. None: in order.
     On the fly: one `OnTheFlyReference` serves both splits. ``log`` receives one line per
     split (computed or read back).
     """
@@ -395,24 +428,30 @@ def build_reference(
             items: Sequence[Tokenized] = items,
             layout: Sequence[Sequence[int]] | None = layout,
         ) -> dict[str, Any]:
-            groups = in_layout(indices, layout) if layout is not None else [indices]
-            parts = [
-                compute_reference_values(
-                    method,
-                    model,
-                    [items[i] for i in group],
-                    batch_size=batch_size,
-                    pad_token_id=pad_token_id,
-                    accelerator=accelerator,
-                )
-                for group in groups
-            ]
-            # The values come in layout order; put them back in the order of ``indices``.
-            where = {i: k for k, i in enumerate(i for group in groups for i in group)}
+            # Read in the training layout (micro-batch after micro-batch), then put the
+            # values back in the order of ``indices``.
+            order = (
+                [i for group in in_layout(indices, layout) for i in group] if layout else indices
+            )
+            values = _compute_shared(
+                method,
+                model,
+                [items[i] for i in order],
+                batch_size=batch_size,
+                pad_token_id=pad_token_id,
+                accelerator=accelerator,
+            )
+            where = {i: k for k, i in enumerate(order)}
             back = torch.tensor([where[i] for i in indices], dtype=torch.long)
-            return {name: torch.cat([part[name] for part in parts])[back] for name in parts[0]}
+            return {name: table[back] for name, table in values.items()}
 
-        cached = _load_cached(path, key, len(items), log) if path is not None else None
+        # The main process reads the cache and every process gets what it read, so all of
+        # them agree on what to compute (each computation is a collective).
+        cached = (
+            run_on_main(accelerator.state, partial(_load_cached, path, key, len(items), log))
+            if path is not None
+            else None
+        )
         if cached is not None and path is not None:
             cached = _same_names(cached, compute, path, log)
         have = cached[1] if cached else torch.zeros(len(items), dtype=torch.bool)

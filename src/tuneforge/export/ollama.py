@@ -2,9 +2,11 @@
 
 The TEMPLATE is Ollama's Go-template form of the run's chat template, built from the turn
 structure measured by `template.turn_format` (ChatML, Llama-3 and every other template whose
-turns are ``header(role) + content + footer``); a template that is not is refused with a clear
-error. ``SYSTEM`` is the run's system prompt (else the template's own default system prompt),
-``PARAMETER stop`` lists every end-of-turn token, ``num_ctx`` a context that fits the model.
+turns are ``header(role) + content + footer``; Gemma's, which has no system role, gets the
+system prompt folded into the first user turn as in training); a template that is not is
+refused with a clear error. ``SYSTEM`` is the run's system prompt (else the template's own
+default system prompt), ``PARAMETER stop`` lists every end-of-turn token, ``num_ctx`` a context
+that fits the model.
 llama.cpp adds BOS itself (the GGUF's add-BOS flag), so the TEMPLATE never writes it.
 
 The TEMPLATE is one line without trim markers (``{{-``), so no whitespace of the chat
@@ -13,6 +15,7 @@ template's own text can be trimmed away by accident.
 
 from __future__ import annotations
 
+from tuneforge.data.template_roles import FOLD_SEPARATOR
 from tuneforge.errors import TuneforgeError
 from tuneforge.export.template import TurnFormat
 
@@ -41,14 +44,32 @@ def go_template(turns: TurnFormat) -> str:
     user = _literal(turns.headers["user"])
     assistant = _literal(turns.headers["assistant"])
     end = _literal(turns.footer)
+    opening = f"{{{{ if .System }}}}{system}{{{{ .System }}}}{end}{{{{ end }}}}"
+    folded = ""
+    if not turns.system_role:
+        opening, folded = "", _folded_system()
     return (
-        f"{{{{ if .System }}}}{system}{{{{ .System }}}}{end}{{{{ end }}}}"
-        "{{ range $i, $_ := .Messages }}"
+        opening + "{{ range $i, $_ := .Messages }}"
         "{{ $last := eq (len (slice $.Messages $i)) 1 }}"
-        f'{{{{ if eq .Role "user" }}}}{user}{{{{ .Content }}}}{end}'
+        f'{{{{ if eq .Role "user" }}}}{user}{folded}{{{{ .Content }}}}{end}'
         f"{{{{ if $last }}}}{assistant}{{{{ end }}}}"
         f'{{{{ else if eq .Role "assistant" }}}}{assistant}{{{{ .Content }}}}'
         f"{{{{ if not $last }}}}{end}{{{{ end }}}}"
+        "{{ end }}{{ end }}"
+    )
+
+
+def _folded_system() -> str:
+    """Go-template text that puts ``.System`` and a blank line before the first user message,
+    for a template without a system role (training folds it there, `template_roles`).
+
+    Ollama keeps the system message in ``.Messages``: the first user message is at index 0,
+    or at 1 after a leading system message.
+    """
+    return (
+        f"{{{{ if and $.System (eq $i 0) }}}}{{{{ $.System }}}}{FOLD_SEPARATOR}{{{{ end }}}}"
+        "{{ range $k, $first := slice $.Messages 0 1 }}"
+        f'{{{{ if and (eq $first.Role "system") (eq $i 1) }}}}{{{{ $.System }}}}{FOLD_SEPARATOR}'
         "{{ end }}{{ end }}"
     )
 

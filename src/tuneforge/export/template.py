@@ -18,6 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tuneforge.data.template_roles import (
+    end_of_turn_token,
+    fold_system,
+    special_token_texts,
+    system_role_supported,
+)
 from tuneforge.errors import TuneforgeError
 
 if TYPE_CHECKING:
@@ -50,16 +56,23 @@ class TemplateError(TuneforgeError):
 
 @dataclass(frozen=True)
 class TurnFormat:
-    """A chat template as ``bos + [header(role) + content + footer]... + header(assistant)``."""
+    """A chat template as ``bos + [header(role) + content + footer]... + header(assistant)``.
+
+    A template without a system role (Gemma) has no system header: the system prompt is
+    folded into the first user turn, as training renders it (`template_roles.fold_system`).
+    """
 
     headers: dict[str, str]
-    """Text before a message's content, per role (system, user, assistant)."""
+    """Text before a message's content, per role (system, user, assistant; system is '' when
+    the template has no system role)."""
     footer: str
     """Text after every message's content (ends the turn), e.g. ``<|im_end|>\\n``."""
     bos_text: str
     """What the template writes first (the BOS token's text), '' when nothing."""
     default_system: str | None
     """The system prompt the template inserts when a conversation has none."""
+    system_role: bool = True
+    """False when the template raises on or drops a system message (it is folded instead)."""
 
     @property
     def generation_prompt(self) -> str:
@@ -70,6 +83,8 @@ class TurnFormat:
         """The text of ``messages`` in this format (without ``bos_text``)."""
         if self.default_system is not None and (not messages or messages[0]["role"] != "system"):
             messages = [{"role": "system", "content": self.default_system}, *messages]
+        if not self.system_role:
+            messages = fold_system(messages)
         text = "".join(self.headers[m["role"]] + m["content"] + self.footer for m in messages)
         return text + (self.generation_prompt if add_generation_prompt else "")
 
@@ -127,24 +142,30 @@ def _header_likeness(found: TurnFormat) -> int:
 def _turn_format(tokenizer: PreTrainedTokenizerBase, bos_text: str) -> TurnFormat:
     """The turn structure, reading ``bos_text`` (possibly '') as the template's first text."""
     p = _PROBES
+    system_role = system_role_supported(tokenizer)
     conversation = [
         {"role": "system", "content": p["system"]},
         {"role": "user", "content": p["user"]},
         {"role": "assistant", "content": p["assistant"]},
         {"role": "user", "content": p["user2"]},
         {"role": "assistant", "content": p["assistant2"]},
-    ]
+    ][0 if system_role else 1 :]
     full = _render(tokenizer, conversation, False)
     if not full.startswith(bos_text):
         raise TemplateError("cannot translate the chat template: it does not start with BOS")
+    # Without a system turn the first piece is the user header (no footer before it).
     pieces = _split(full[len(bos_text) :], [m["content"] for m in conversation])
+    pieces = pieces if system_role else ["", *pieces]
     footer = pieces[5]
     problem = "its turns are not header + message + one common end-of-turn text"
-    if not footer or not all(piece.startswith(footer) for piece in pieces[1:5]):
+    if not footer or not all(piece.startswith(footer) for piece in pieces[2:5]):
+        raise TemplateError(f"cannot translate the chat template: {problem}")
+    first_user = pieces[1][len(footer) :] if system_role else pieces[1]
+    if system_role and not pieces[1].startswith(footer):
         raise TemplateError(f"cannot translate the chat template: {problem}")
     headers = {
         "system": pieces[0],
-        "user": pieces[1][len(footer) :],
+        "user": first_user,
         "assistant": pieces[2][len(footer) :],
     }
     later = (pieces[3][len(footer) :], pieces[4][len(footer) :])
@@ -160,8 +181,8 @@ def _turn_format(tokenizer: PreTrainedTokenizerBase, bos_text: str) -> TurnForma
             "cannot translate the chat template: its generation prompt is not the assistant's "
             "turn header"
         )
-    default_system = _default_system(tokenizer, headers, footer, bos_text)
-    found = TurnFormat(headers, footer, bos_text, default_system)
+    default_system = _default_system(tokenizer, headers, footer, bos_text) if system_role else None
+    found = TurnFormat(headers, footer, bos_text, default_system, system_role)
     # The measured format must reproduce the template for a conversation it was not built from.
     check = [{"role": "user", "content": p["user"]}, {"role": "assistant", "content": p["user2"]}]
     check.append({"role": "user", "content": p["assistant2"]})
@@ -193,18 +214,22 @@ def stop_tokens(tokenizer: PreTrainedTokenizerBase, *, chat: bool) -> list[str]:
     """Every token text that ends a reply: the end-of-turn special tokens of the template's
     footer (ChatML ``<|im_end|>``, Llama-3 ``<|eot_id|>``) and the EOS token.
 
+    A template whose turns have no common footer (Mistral's ``[INST]``, early Phi-3's) gives
+    the special token it writes right after a reply (`template_roles.end_of_turn_token`), so
+    the Hugging Face export of every family knows where replies end.
     ``chat`` is False for a run trained on raw text: EOS alone ends its replies.
     """
     found: list[str] = []
     if chat:
-        footer = turn_format(tokenizer).footer
-        special = set(tokenizer.all_special_tokens) | {
-            token.content
-            for token in getattr(tokenizer, "added_tokens_decoder", {}).values()
-            if getattr(token, "special", False)
-        }
-        ids = tokenizer(footer, add_special_tokens=False)["input_ids"]
-        found = [t for t in tokenizer.convert_ids_to_tokens(ids) if t in special]
+        try:
+            footer = turn_format(tokenizer).footer
+        except TemplateError:
+            turn_end = end_of_turn_token(tokenizer)
+            found = [turn_end] if turn_end is not None else []
+        else:
+            special = special_token_texts(tokenizer)
+            ids = tokenizer(footer, add_special_tokens=False)["input_ids"]
+            found = [t for t in tokenizer.convert_ids_to_tokens(ids) if t in special]
     eos = tokenizer.eos_token
     if eos and eos not in found:
         found.append(eos)

@@ -15,10 +15,10 @@ Three layers, each giving the same values (up to float rounding):
 Packing. Preference pairs and KTO's feedback replies vary a lot in length, so padding every
 row to the longest typically wastes a fifth to a half of the compute and activation memory.
 For model families whose attention turns restarting ``position_ids`` into a block-diagonal
-mask (``models.PACKED_FAMILIES``: transformers builds it when there is no attention mask and no
-cache; see ``data/collate.py``), `packed_token_logps` lays the sequences end to end into rows
-of about `PACK_CAPACITY` tokens (first fit, longest first), with no attention across
-sequences. Other models run the padded rows as they are.
+mask (``model_families.PACKED_FAMILIES``: transformers builds it when there is no attention
+mask and no cache; see ``data/collate.py``), `packed_token_logps` lays the sequences end to
+end into rows of about `PACK_CAPACITY` tokens (first fit, longest first), with no attention
+across sequences. Other models run the padded rows as they are.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from tuneforge.data.tokenize import IGNORE_INDEX
-from tuneforge.models import PLAIN_HEAD_FAMILIES, base_model, model_family, packable, unwrap
+from tuneforge.model_families import PLAIN_HEAD_FAMILIES
+from tuneforge.models import base_model, model_family, packable, unwrap
 
 __all__ = [
     "PACK_CAPACITY",
@@ -208,7 +209,7 @@ def packed_token_logps(
     a target anyway). The log-probs are mapped back onto the padded grid.
 
     Args:
-        model: a causal LM of a `models.PACKED_FAMILIES` family (optionally peft- or
+        model: a causal LM of a `model_families.PACKED_FAMILIES` family (optionally peft- or
             DDP-wrapped); grad mode is the caller's.
         input_ids: (R, T) long, right padded.
         attention_mask: (R, T) long, 1 on the real tokens (a prefix of each row).

@@ -21,7 +21,7 @@ The forward pass does not run on the padding. Preference pairs vary a lot in len
 rejected reply next to a long chosen one), so padding every row to the longest typically
 wastes a third to a half of the compute and activation memory. For model families whose
 attention turns restarting ``position_ids`` into a block-diagonal mask
-(``models.PACKED_FAMILIES``), `pair_logps` packs the sequences end to end into rows of about
+(``model_families.PACKED_FAMILIES``), `pair_logps` packs the sequences end to end into rows of about
 ``methods.logps.PACK_CAPACITY`` tokens, with no attention across sequences, and maps the
 log-probs back onto the padded grid (``methods.logps.batch_token_logps``). Other models run
 the padded rows as they are. Either way the values are the same (up to float rounding).

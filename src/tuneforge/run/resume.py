@@ -140,10 +140,32 @@ def _refuse_differences(run_dir: Path, differences: list[str], *, resume: bool) 
     )
 
 
+def _world_changed(run_dir: Path, world_size: int) -> list[str]:
+    """``world size (2 → 1)`` when the run was launched with another number of processes.
+
+    ``train.batch_size`` is per process, so another process count is another global batch
+    (another trajectory). A manifest without ``world_size`` is from a single-process run.
+    """
+    recorded = _manifest(run_dir).get("world_size", 1)
+    if recorded == world_size:
+        return []
+    return [
+        f"world size ({recorded!r} → {world_size!r} processes; train.batch_size is per process)"
+    ]
+
+
 def plan_start(
-    run_dir: Path, cfg: TuneforgeConfig, *, resume: bool, force_config: bool = False
+    run_dir: Path,
+    cfg: TuneforgeConfig,
+    *,
+    resume: bool,
+    force_config: bool = False,
+    world_size: int = 1,
 ) -> StartPlan:
     """Decide how a stage starts in ``run_dir`` (held under the run lock), or refuse.
+
+    ``world_size`` is the number of processes of this launch; continuing a run launched with
+    another number changes its global batch, so it is a difference like a config key.
 
     Raises TuneforgeError naming what is wrong and the flag that would continue.
     """
@@ -164,7 +186,11 @@ def plan_start(
         )
     saved = yaml.safe_load((run_dir / RUN_CONFIG).read_text(encoding="utf-8")) or {}
     current = yaml.safe_load(dump_config(cfg))
-    differences = trajectory_differences(saved, current) + _data_changed(run_dir, cfg)
+    differences = (
+        trajectory_differences(saved, current)
+        + _data_changed(run_dir, cfg)
+        + _world_changed(run_dir, world_size)
+    )
     if differences and not force_config:
         raise _refuse_differences(run_dir, differences, resume=resume)
     return StartPlan(resume=True, forced=differences, message=_resume_message(run_dir, resume))

@@ -8,7 +8,6 @@ checkpoints/, final/ and, for the automatic split, eval.jsonl.
 from __future__ import annotations
 
 import contextlib
-import os
 import platform
 import re
 import shutil
@@ -28,6 +27,12 @@ from tuneforge.data.tokenize import TokenizedDataset, TokenizeSettings, tokenize
 from tuneforge.data.types import Example
 from tuneforge.embedded import tuneforge_home
 from tuneforge.engine.batches import epoch_batches, items_read
+from tuneforge.engine.distributed import (
+    full_state_dict,
+    process_state,
+    refuse_live_reference_when_sharded,
+    run_on_main,
+)
 from tuneforge.engine.early_stop import early_stopping_off
 from tuneforge.engine.logging import check_trackers
 from tuneforge.engine.loop import LoopInputs, LoopResult, WindowResult, run_loop
@@ -38,7 +43,7 @@ from tuneforge.io import file_sha256, write_dir_atomic, write_json_atomic, write
 from tuneforge.methods import build_method
 from tuneforge.models import attach_lora, base_model, load_model, load_tokenizer
 from tuneforge.run.lock import run_lock
-from tuneforge.run.resume import MANIFEST, plan_start
+from tuneforge.run.resume import MANIFEST, StartPlan, plan_start
 from tuneforge.safe_loading import LoadPolicy
 from tuneforge.target import FINAL_DIR, RUN_CONFIG
 
@@ -53,6 +58,8 @@ class TrainOutcome:
     run_dir: Path
     result: LoopResult
     final_dir: Path | None
+    #: False on every process but the main one of a distributed launch (which reports).
+    main_process: bool = True
 
 
 def load_train_eval(cfg: TuneforgeConfig) -> tuple[list[Example], list[Example]]:
@@ -83,11 +90,14 @@ def prepare_method_data(
     method: Any,
     train: tuple[list[Example], TokenizedDataset],
     held_out: tuple[list[Example], TokenizedDataset],
+    *,
+    quiet: bool = False,
 ) -> None:
     """The method's optional ``prepare_data`` hook (KTO: score weights, class balance).
 
     Runs before the reference pass; it may replace the items of both splits (in place here)
-    and returns lines for the user, printed to stderr.
+    and returns lines for the user, printed to stderr unless ``quiet`` (every process but the
+    main one of a distributed launch).
     """
     prepare = getattr(method, "prepare_data", None)
     if prepare is None:
@@ -96,7 +106,7 @@ def prepare_method_data(
     train_set.items, eval_set.items, notes = prepare(
         (train_examples, train_set.items), (eval_examples, eval_set.items)
     )
-    for note in notes:
+    for note in [] if quiet else notes:
         print(note, file=sys.stderr)
 
 
@@ -114,12 +124,24 @@ def prepare_model(
     return model
 
 
-def save_final(run_dir: Path, model: Any, tokenizer: PreTrainedTokenizerBase) -> Path:
-    """final/: the adapter (or full model), tokenizer and generation config, written atomically."""
+def save_final(
+    run_dir: Path,
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """final/: the adapter (or full model), tokenizer and generation config, written atomically.
+
+    ``state_dict`` is the full one gathered from a sharded model (FSDP, ZeRO-3); None saves
+    the model's own.
+    """
     target = run_dir / FINAL_DIR
 
     def fill(folder: Path) -> None:
-        model.save_pretrained(folder)
+        if state_dict is None:
+            model.save_pretrained(folder)
+        else:
+            model.save_pretrained(folder, state_dict=state_dict)
         tokenizer.save_pretrained(folder)
         base = base_model(model)
         if getattr(base, "generation_config", None) is not None:
@@ -161,15 +183,15 @@ def write_manifest(run_dir: Path, cfg: TuneforgeConfig, extra: dict[str, Any]) -
 
 
 @contextlib.contextmanager
-def _run_folder(run_dir: Path, *, main: bool) -> Iterator[None]:
+def _run_folder(run_dir: Path) -> Iterator[None]:
     """Create ``run_dir`` and hold its lock; a folder this call made is removed if left empty.
 
-    Only the ``main`` process of a distributed launch takes the lock (the others share it).
+    Only the main process of a distributed launch calls it (the others share its lock).
     """
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with run_lock(run_dir) if main else contextlib.nullcontext():
+        with run_lock(run_dir):
             yield
     finally:
         if created and run_dir.is_dir() and not any(run_dir.iterdir()):
@@ -226,32 +248,54 @@ def train(
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.model, policy=policy)
     train_set = tokenize_split(train_examples, tokenizer, cfg, cfg.data.train)
     eval_set = tokenize_split(eval_examples, tokenizer, cfg, "the held-out split")
-    prepare_method_data(method, (train_examples, train_set), (eval_examples, eval_set))
+    # Under a launcher (torchrun, accelerate launch) this joins the processes into one group;
+    # only the main process takes the lock, writes files and prints.
+    processes = process_state()
+    prepare_method_data(
+        method,
+        (train_examples, train_set),
+        (eval_examples, eval_set),
+        quiet=not processes.is_main_process,
+    )
     counts = {
         "train_examples": len(train_set.items),
         "eval_examples": len(eval_set.items),
         "dropped_too_long": len(train_set.dropped) + len(eval_set.dropped),
         "truncated": train_set.truncated + eval_set.truncated,
     }
-    # The global rank a launcher (torchrun, accelerate launch) gives; 0 for a single process.
-    main = int(os.environ.get("RANK", "0")) == 0
-    with _run_folder(run_dir, main=main):
-        plan = plan_start(run_dir, cfg, resume=resume, force_config=force_config)
-        if plan.message:
-            print(plan.message)
-        if plan.forced:
-            print(f"--force-config: continuing with changed {'; '.join(plan.forced)}")
-        if main:
+    world = {
+        "world_size": processes.num_processes,
+        "global_batch_size": cfg.train.batch_size * cfg.train.grad_accum * processes.num_processes,
+    }
+    extra: dict[str, Any] = {"counts": counts, **world}
+    with contextlib.ExitStack() as folder:
+
+        def start() -> StartPlan:
+            folder.enter_context(_run_folder(run_dir))
+            plan = plan_start(
+                run_dir,
+                cfg,
+                resume=resume,
+                force_config=force_config,
+                world_size=processes.num_processes,
+            )
+            if plan.message:
+                print(plan.message)
+            if plan.forced:
+                print(f"--force-config: continuing with changed {'; '.join(plan.forced)}")
             remove_leftovers(run_dir)
-        write_text_atomic(run_dir / RUN_CONFIG, dump_config(cfg))
-        if cfg.data.eval is None:
-            write_text_atomic(run_dir / HELD_OUT_FILE, rows_to_jsonl(eval_examples))
-        extra: dict[str, Any] = {"counts": counts}
+            write_text_atomic(run_dir / RUN_CONFIG, dump_config(cfg))
+            if cfg.data.eval is None:
+                write_text_atomic(run_dir / HELD_OUT_FILE, rows_to_jsonl(eval_examples))
+            # Written before the model loads: a start that fails from here on leaves an
+            # unfinished run, which the same command continues.
+            forced = {"forced_config": plan.forced} if plan.forced else {}
+            write_manifest(run_dir, cfg, {**extra, **forced, "status": "running"})
+            return plan
+
+        plan = run_on_main(processes, start)
         if plan.forced:
             extra["forced_config"] = plan.forced
-        # Written before the model loads: a start that fails from here on leaves an
-        # unfinished run, which the same command continues.
-        write_manifest(run_dir, cfg, {**extra, "status": "running"})
         stage = _Stage(cfg, run_dir, method, tokenizer, train_set, eval_set, extra, started)
         return stage.run(model, policy, resume=plan.resume, on_step=on_step)
 
@@ -282,6 +326,8 @@ class _Stage:
         train_set, eval_set = self.train_set, self.eval_set
         model = prepare_model(cfg, model, policy)
         accelerator = make_accelerator(cfg.train, run_dir)
+        main = accelerator.is_main_process
+        refuse_live_reference_when_sharded(method, accelerator)
         reference = self._reference(model, accelerator)
         inputs = LoopInputs(
             model=model,
@@ -299,26 +345,35 @@ class _Stage:
             tracker_config={"method": cfg.method, "model": cfg.model, "lr": cfg.resolved_lr()},
         )
         extra = {**self.extra, "reference": reference.info}
-        write_manifest(run_dir, cfg, {**extra, "status": "running"})
+        if main:
+            write_manifest(run_dir, cfg, {**extra, "status": "running"})
         result = run_loop(inputs, accelerator)
         final_dir = None
         if not result.interrupted:
-            final_dir = save_final(run_dir, accelerator.unwrap_model(model), tokenizer)
+            # Under FSDP/ZeRO-3 the full weights are gathered on every process (trl#4416: a
+            # sharded model's own state dict would save an empty adapter).
+            weights = full_state_dict(accelerator, result.prepared_model)
+            final_dir = run_dir / FINAL_DIR
+            if main:
+                save_final(run_dir, accelerator.unwrap_model(model), tokenizer, weights)
         status = "interrupted" if result.interrupted else "finished"
-        write_manifest(
-            run_dir,
-            cfg,
-            {
-                **extra,
-                "status": status,
-                "global_step": result.state.global_step,
-                "wall_time_s": round(time.monotonic() - self.started, 2),
-                "precision": accelerator.mixed_precision,
-                "early_stopping": result.early_stopping
-                or early_stopping_off(cfg.train.early_stopping),
-            },
-        )
-        return TrainOutcome(run_dir, result, final_dir)
+        if main:
+            write_manifest(
+                run_dir,
+                cfg,
+                {
+                    **extra,
+                    "status": status,
+                    "global_step": result.state.global_step,
+                    "wall_time_s": round(time.monotonic() - self.started, 2),
+                    "precision": accelerator.mixed_precision,
+                    "early_stopping": result.early_stopping
+                    or early_stopping_off(cfg.train.early_stopping),
+                },
+            )
+        # No process returns (and, in a pipeline, reads final/) before the main one wrote it.
+        accelerator.wait_for_everyone()
+        return TrainOutcome(run_dir, result, final_dir, main_process=main)
 
     def _reference(self, model: Any, accelerator: Any) -> Any:
         """The method's reference values, from the model as it is before any update.
@@ -335,7 +390,7 @@ class _Stage:
             pad_token_id=self.tokenizer.pad_token_id,
             accelerator=accelerator,
             cache_dir=tuneforge_home() / "refcache",
-            log=print,
+            log=print if accelerator.is_main_process else None,
             train_visited=items_read(
                 len(train_set.items),
                 cfg.train.batch_size,

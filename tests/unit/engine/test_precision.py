@@ -6,22 +6,16 @@ import pytest
 import torch
 
 from tuneforge.engine import precision
-from tuneforge.engine.precision import choose_precision, device_kind, force_cpu
+from tuneforge.engine.precision import choose_precision, device_kind
 from tuneforge.errors import TuneforgeError
 
 
 @pytest.mark.parametrize(
-    ("cuda", "mps", "device", "cpu"),
-    [
-        (True, False, "cuda", False),
-        (False, True, "mps", False),  # Apple silicon: accelerate picks MPS, never forced off
-        (True, True, "cuda", False),
-        (False, False, "cpu", True),  # CPU-only: cpu=True gives torchrun a real gloo run
-    ],
+    ("cuda", "mps", "device"),
+    [(True, False, "cuda"), (False, True, "mps"), (True, True, "cuda"), (False, False, "cpu")],
 )
-def test_device_and_the_cpu_flag(cuda: bool, mps: bool, device: str, cpu: bool) -> None:
+def test_the_device_accelerate_will_use(cuda: bool, mps: bool, device: str) -> None:
     assert device_kind(cuda=cuda, mps=mps) == device
-    assert force_cpu(cuda=cuda, mps=mps) is cpu
 
 
 @pytest.mark.parametrize(

@@ -128,3 +128,18 @@ def test_plan_start(tmp_path: Path) -> None:
         plan_start(run, other, resume=True)
     forced = plan_start(run, other, resume=True, force_config=True)
     assert forced.resume and forced.forced == ["train.lr (0.0002 → 0.001)"]
+
+
+def test_another_number_of_processes_is_another_trajectory(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(dump_config(cfg))
+    (run / "manifest.json").write_text(json.dumps({"status": "running", "world_size": 2}))
+    assert plan_start(run, cfg, resume=True, world_size=2).forced == []
+    with pytest.raises(TuneforgeError, match=r"world size \(2 → 1 processes; train\.batch_size"):
+        plan_start(run, cfg, resume=True)
+    (run / "manifest.json").write_text(json.dumps({"status": "running"}))  # single-process run
+    assert plan_start(run, cfg, resume=True).resume
+    forced = plan_start(run, cfg, resume=True, world_size=4, force_config=True)
+    assert forced.forced == ["world size (1 → 4 processes; train.batch_size is per process)"]

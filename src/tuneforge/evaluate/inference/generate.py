@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from tuneforge.data.render import RenderSettings, render_prompt
+from tuneforge.data.template_roles import end_of_turn_token
 from tuneforge.data.types import Text
 
 if TYPE_CHECKING:
@@ -126,10 +127,14 @@ def length_order(sequences: Sequence[Sequence[int]]) -> list[int]:
 
 
 def stop_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """Every token that ends a reply: the tokenizer's EOS and the model's generation EOS."""
+    """Every token that ends a reply: the tokenizer's EOS, the model's generation EOS and the
+    chat template's end-of-turn token (Llama-3's ``<|eot_id|>`` and Gemma's ``<end_of_turn>``
+    are not EOS, yet training learned them as the end of every reply)."""
     ids: list[int] = []
     configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    for value in (tokenizer.eos_token_id, configured):
+    turn_end = end_of_turn_token(tokenizer)
+    turn_end_id = tokenizer.convert_tokens_to_ids(turn_end) if turn_end is not None else None
+    for value in (tokenizer.eos_token_id, configured, turn_end_id):
         for token in value if isinstance(value, list) else [value]:
             if token is not None and token not in ids:
                 ids.append(int(token))
