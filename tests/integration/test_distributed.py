@@ -81,7 +81,17 @@ def write_config(folder: Path, base: Path, method: str, **train: Any) -> Path:
     # 9 (SFT) or 10 (DPO) training rows: an odd number of micro-batches of 2.
     data = write_jsonl(folder / f"{method}.jsonl", rows[:-3])
     held_out = write_jsonl(folder / f"{method}-eval.jsonl", rows[-3:])
-    settings = {"precision": "fp32", "lr": 1e-3, "logging_steps": 1, "save_steps": 2, **train}
+    # Early stopping checks every step on both sides but cannot end these short runs (patience
+    # 10): the whole schedule runs, best/ is written by the main process only and restored on
+    # every process.
+    settings = {
+        "precision": "fp32",
+        "lr": 1e-3,
+        "logging_steps": 1,
+        "save_steps": 2,
+        "early_stopping": {"patience": 10},
+        **train,
+    }
     document = {
         "method": method,
         "model": str(base),

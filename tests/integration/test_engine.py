@@ -191,7 +191,9 @@ def test_resume_reproduces_an_uninterrupted_run(
     tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase
 ) -> None:
     # 9 train examples / batch 2 = 5 micro-batches: 3 steps per epoch; 7 steps cross epochs.
-    settings = {"max_steps": 7, "save_steps": 2, "grad_accum": 2}
+    # Early stopping checks every step but cannot stop within 7 checks with patience 7: the
+    # whole schedule runs with its state carried through the resume.
+    settings = {"max_steps": 7, "save_steps": 2, "grad_accum": 2, "early_stopping": {"patience": 7}}
     straight = make_config(tmp_path / "a", **settings)
     train(
         straight, model=build_tiny_model(embedded_tokenizer, seed=0), tokenizer=embedded_tokenizer

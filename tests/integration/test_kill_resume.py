@@ -53,6 +53,9 @@ def write_config(folder: Path, base: Path, output: str, **train_settings: Any) -
         "lr": 1e-3,
         "logging_steps": 3,  # a window is pending at every checkpoint but step 6
         "save_steps": 2,
+        # Checks at every step that cannot stop the 10 steps: its state and best/ go through
+        # every kill, and the schedule stays whole.
+        "early_stopping": {"patience": STEPS},
         **train_settings,
     }
     document = {

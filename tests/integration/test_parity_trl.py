@@ -32,6 +32,13 @@ from tuneforge.run.stage import load_train_eval, tokenize_split, train
 trl = pytest.importorskip("trl")
 
 STEPS, BATCH, LR, SEED = 3, 4, 2e-3, 42
+#: Metrics that are step functions of the pair margins (the share of pairs with margin > 0):
+#: float rounding that differs by CPU (AVX2 vs AVX-512 kernels) flips them at a tie, so they
+#: are compared only away from ties. Every other metric is continuous: compared within a
+#: tolerance.
+STEP_FUNCTIONS = frozenset({"rewards/accuracies"})
+#: A mean margin this close to zero is (near) a tie: at step 1 the policy *is* the reference.
+TIE = 1e-4
 
 
 def config(tmp_path: Path, method: str, **section: Any) -> TuneforgeConfig:
@@ -116,21 +123,23 @@ def step_records(trainer: Any, losses: list[float]) -> list[dict[str, Any]]:
     return [{**entry, "loss": loss} for entry, loss in zip(logs, losses, strict=True)]
 
 
+def compared(mine: dict[str, Any], theirs: dict[str, Any], names: Any) -> list[str]:
+    """The metrics of one step to compare: step functions only when no side is near a tie."""
+    tie = min(abs(mine["rewards/margins"]), abs(theirs["rewards/margins"])) < TIE
+    return [name for name in ("loss", *names) if not (tie and name in STEP_FUNCTIONS)]
+
+
 def assert_parity(mine: list[dict[str, Any]], theirs: list[dict[str, Any]], names: Any) -> None:
     assert len(mine) == len(theirs) == STEPS
-    worst = max(
-        abs(m[k] - t[k]) for m, t in zip(mine, theirs, strict=True) for k in ("loss", *names)
-    )
-    step1 = max(abs(mine[0][k] - theirs[0][k]) for k in ("loss", *names))
+    pairs = list(zip(mine, theirs, strict=True))
+    worst = max(abs(m[k] - t[k]) for m, t in pairs for k in compared(m, t, names))
+    step1 = max(abs(mine[0][k] - theirs[0][k]) for k in compared(mine[0], theirs[0], names))
     print(f"parity: step-1 max |diff| {step1:.2e}; steps 1-{STEPS} max |diff| {worst:.2e}")
     print("  losses ours", [m["loss"] for m in mine], "trl", [t["loss"] for t in theirs])
-    assert mine[0]["loss"] == pytest.approx(theirs[0]["loss"], abs=1e-4)
-    for name in names:
-        assert mine[0][name] == pytest.approx(theirs[0][name], abs=1e-4), name
-    for step in range(STEPS):
-        assert mine[step]["loss"] == pytest.approx(theirs[step]["loss"], abs=1e-3), step
-        for name in names:
-            assert mine[step][name] == pytest.approx(theirs[step][name], abs=1e-3), (step, name)
+    for step, (ours_, trls) in enumerate(pairs):
+        tolerance = 1e-4 if step == 0 else 1e-3
+        for name in compared(ours_, trls, names):
+            assert ours_[name] == pytest.approx(trls[name], abs=tolerance), (step, name)
 
 
 @pytest.mark.parametrize("precompute", [True, False])
@@ -171,6 +180,10 @@ def test_dpo_matches_trl_dpo_trainer(
     trainer.train()
     assert_parity(mine, step_records(trainer, losses), DPO_METRICS)
     assert abs(mine[-1]["loss"] - mine[0]["loss"]) > 1e-3  # it did learn something
+    # At step 1 the reference is exactly the policy (precomputed in the training layout, or
+    # on the fly in the same step): every reward is 0, not float rounding, on any CPU.
+    assert mine[0]["rewards/chosen"] == mine[0]["rewards/rejected"] == 0.0
+    assert mine[0]["rewards/accuracies"] == 0.0
 
 
 @pytest.mark.parametrize(

@@ -123,7 +123,8 @@ def test_precomputed_and_on_the_fly_references_train_identically(
 def test_resume_reads_the_cached_reference_and_reproduces_the_run(
     tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase
 ) -> None:
-    settings = {"max_steps": 5, "save_steps": 2}
+    # Early stopping checks every step but cannot end 5 steps with patience 5.
+    settings = {"max_steps": 5, "save_steps": 2, "early_stopping": {"patience": 5}}
     straight = run(config(tmp_path, "dpo", "straight", **settings), embedded_tokenizer)
 
     def interrupt(step: int, _: Any) -> None:
@@ -145,12 +146,14 @@ def test_watchdog_warns_when_the_loss_stays_at_ln2(
 ) -> None:
     # Plain DPO (no NLL term): its loss sits at exactly ln 2 while nothing is learned.
     plain = {"nll_weight": 0.0}
-    cfg = config(tmp_path, "dpo", lr=1e-12, max_steps=20, eval_steps=100, dpo=plain)
+    # Without early stopping, which would end a run that learns nothing after 4 steps.
+    off = {"early_stopping": False}
+    cfg = config(tmp_path, "dpo", lr=1e-12, max_steps=20, eval_steps=100, dpo=plain, **off)
     run(cfg, embedded_tokenizer)
     out = capsys.readouterr().out
     assert out.count("warning: the loss has stayed at 0.6931") == 1
     assert "learning rate" in out and "too low" in out
-    quiet = config(tmp_path, "dpo", "healthy", max_steps=20, eval_steps=100, dpo=plain)
+    quiet = config(tmp_path, "dpo", "healthy", max_steps=20, eval_steps=100, dpo=plain, **off)
     run(quiet, embedded_tokenizer)
     assert "warning: the loss has stayed" not in capsys.readouterr().out
 

@@ -16,6 +16,7 @@ from tuneforge.config.loading import (
 )
 from tuneforge.config.schema import (
     DataConfig,
+    EarlyStoppingConfig,
     LoraConfig,
     ModelConfig,
     TrainConfig,
@@ -28,6 +29,7 @@ from tuneforge.config.section import Section
 __all__ = [
     "CheckRule",
     "DataConfig",
+    "EarlyStoppingConfig",
     "EvalConfig",
     "EvalTask",
     "EvalVariant",

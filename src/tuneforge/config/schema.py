@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DataConfig",
+    "EarlyStoppingConfig",
     "LoraConfig",
     "ModelConfig",
     "TrainConfig",
@@ -60,6 +61,8 @@ Tracker = Literal["tensorboard", "wandb", "mlflow"]
 #: "defaults"; the method sections are added from the registry.
 _SHARED_SECTIONS = ("data", "train", "eval")
 #: Top-level keys a method name must not take.
+#: Early-stopping checks over a run when ``train.early_stopping.every_steps`` is unset.
+CHECKS_PER_RUN = 20
 _RESERVED = frozenset({"method", "model", "output", "data", "columns", "lora", "train", "eval"})
 
 
@@ -137,6 +140,43 @@ class LoraConfig(_Section):
         raise ValueError(f"must be 'all-linear' or a list of module names (got {value!r})")
 
 
+class EarlyStoppingConfig(_Section):
+    """Stop when the held-out loss stops improving, and keep the best weights.
+
+    Every ``every_steps`` optimizer steps the loss of a fixed subset of the held-out set
+    (``max_items`` examples spread evenly over it) is measured; after ``patience`` checks in a
+    row without an improvement of more than ``min_delta`` the run stops, and final/ holds the
+    weights of the best check. Without held-out data it does nothing.
+    """
+
+    enabled: Bool = True
+    patience: Int = Field(
+        3, ge=1, le=MAX_STEPS, description="Checks in a row without improvement before stopping."
+    )
+    min_delta: Float = Field(
+        0.01,
+        ge=0,
+        lt=1,
+        description="Relative improvement that counts: the loss must fall below "
+        "best × (1 − min_delta).",
+    )
+    every_steps: Int | None = Field(
+        None,
+        ge=1,
+        le=MAX_STEPS,
+        description=f"Check every N optimizer steps; None: {CHECKS_PER_RUN} checks over the run.",
+    )
+    max_items: Int | None = Field(
+        32, ge=1, le=MAX_BATCH, description="Held-out examples each check scores; None: all."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        """``early_stopping: false`` / ``true`` switch it off or on with the other defaults."""
+        return {"enabled": data} if isinstance(data, bool) else data
+
+
 class TrainConfig(_Section):
     """Optimisation loop settings."""
 
@@ -175,6 +215,13 @@ class TrainConfig(_Section):
     save_every_epoch: bool = Field(True, description="Checkpoint at the end of every epoch.")
     save_total_limit: Int | None = Field(2, ge=1, description="Checkpoints kept; None: all.")
     report_to: list[Tracker] = Field(default_factory=list)
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+
+    @field_validator("early_stopping", mode="before")
+    @classmethod
+    def _early_stopping_defaults(cls, value: Any) -> Any:
+        """An empty ``early_stopping:`` (YAML null) means its defaults."""
+        return {} if value is None else value
 
     @field_validator("report_to", mode="before")
     @classmethod

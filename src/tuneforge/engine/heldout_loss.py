@@ -23,17 +23,22 @@ def evaluate_loss(
     pad_token_id: int,
     accelerator: Accelerator,
     reference: ReferenceLogps | None = None,
+    indices: Sequence[int] | None = None,
 ) -> dict[str, float]:
     """Mean held-out loss (and method metrics) over ``items``, per unit, without dropout.
 
     Each batch carries ``index``: the items' positions in ``items`` (for a precomputed
-    ``reference`` of this split).
+    ``reference`` of this split). ``indices`` scores only those items (a fixed subset, for
+    early stopping); their ``index`` stays their position in ``items``.
     """
     was_training = model.training
     model.eval()
     loss_sum, units = 0.0, 0
     metric_sums: dict[str, float] = {}
-    for batch in indexed_batches(method, items, batch_size, pad_token_id, accelerator.device):
+    chosen = list(items) if indices is None else [items[i] for i in indices]
+    positions = torch.tensor(list(range(len(items))) if indices is None else list(indices))
+    for batch in indexed_batches(method, chosen, batch_size, pad_token_id, accelerator.device):
+        batch["index"] = positions[batch["index"].cpu()].to(batch["index"].device)
         with accelerator.autocast():
             output = method.step(model, batch, reference)
         loss_sum += float(output.loss_sum)

@@ -38,6 +38,7 @@ from tuneforge.engine.distributed import (
     refuse_sharded_resume,
     run_on_main,
 )
+from tuneforge.engine.early_stop import make_early_stopping
 from tuneforge.engine.heldout_loss import evaluate_loss, finish_metrics
 from tuneforge.engine.logging import METRICS_FILE, RunLogger, truncate_metrics
 from tuneforge.engine.stop import StopRequest
@@ -63,6 +64,8 @@ class LoopResult:
     interrupted: bool = False
     #: The signal that stopped an interrupted run (SIGINT, SIGTERM), for the exit code.
     stop_signal: int | None = None
+    #: What early stopping did, for manifest.json (None: off or no held-out data).
+    early_stopping: dict[str, Any] | None = None
     #: The model as the Accelerator prepared it (DDP/FSDP/DeepSpeed wrapper), for collectives
     #: such as gathering the full weights of a sharded model for final/.
     prepared_model: Any = None
@@ -200,6 +203,14 @@ class _Runner:
         self.watchdog = Watchdog(
             logger.message, stuck_loss=getattr(inputs.method, "stuck_loss", None)
         )
+        self.early = make_early_stopping(
+            self.cfg.early_stopping,
+            total_steps=steps,
+            eval_items=inputs.eval_items,
+            run_dir=inputs.run_dir,
+            is_main=accelerator.is_main_process,
+            log=logger.message,
+        )
 
     def load_state(self, loop_state: dict[str, Any]) -> None:
         """Restore what `_loop_state` saved: the pending log window and the method's state."""
@@ -208,6 +219,8 @@ class _Runner:
         load = getattr(self.inputs.method, "load_state_dict", None)
         if load is not None and "method" in loop_state:
             load(loop_state["method"])
+        if self.early is not None and "early_stopping" in loop_state:
+            self.early.load_state_dict(loop_state["early_stopping"])
 
     def _loop_state(self) -> dict[str, Any]:
         """What a resumed run needs besides the weights, optimizer, schedule and RNG."""
@@ -218,6 +231,8 @@ class _Runner:
         method_state = getattr(self.inputs.method, "state_dict", None)
         if method_state is not None:
             state["method"] = method_state()
+        if self.early is not None:
+            state["early_stopping"] = self.early.state_dict()
         return state
 
     def run(self, state: TrainerState) -> LoopResult:
@@ -225,12 +240,14 @@ class _Runner:
         self.model.train()
         stop = StopRequest()
         with stop.installed():
-            while state.global_step < self.steps and not agree_to_stop(
-                self.accelerator, stop.requested
+            while (
+                state.global_step < self.steps
+                and not self._stopped()
+                and not agree_to_stop(self.accelerator, stop.requested)
             ):
                 self._step(state)
-            if state.global_step >= self.steps:
-                return LoopResult(state, self.losses)
+            if state.global_step >= self.steps or self._stopped():
+                return self._finish(state)
             path = self._save(state)
         # A process the launcher had not signalled yet stops with its partners, as by SIGTERM.
         signum = stop.signum if stop.signum is not None else signal.SIGTERM
@@ -240,7 +257,30 @@ class _Runner:
             f"{state.global_step}/{self.steps}; run the same command again to continue "
             "from it (or add --resume)."
         )
-        return LoopResult(state, self.losses, interrupted=True, stop_signal=signum)
+        summary = self.early.summary(self.steps, state.global_step) if self.early else None
+        return LoopResult(
+            state, self.losses, interrupted=True, stop_signal=signum, early_stopping=summary
+        )
+
+    def _stopped(self) -> bool:
+        return self.early is not None and self.early.stopped
+
+    def _finish(self, state: TrainerState) -> LoopResult:
+        """A completed run: the best check's weights back into the model (early stopping)."""
+        if self.early is None:
+            return LoopResult(state, self.losses)
+        self.accelerator.wait_for_everyone()  # best/ is written by the main process
+        summary = self.early.summary(self.steps, state.global_step)
+        summary["restored_best"] = self.early.restore_best(
+            self.accelerator.unwrap_model(self.model)
+        )
+        if self.early.stopped:
+            self.logger.message(
+                f"Early stopping at step {state.global_step}/{self.steps}: the held-out loss "
+                f"has not improved for {self.early.config.patience} checks; keeping the "
+                f"weights of step {summary['best_step']} (loss {summary['best_loss']:.4g})."
+            )
+        return LoopResult(state, self.losses, early_stopping=summary)
 
     def _batches(self, epoch: int, process_index: int | None = None) -> list[list[int]]:
         """This process's micro-batches of ``epoch`` (or those of ``process_index``)."""
@@ -317,6 +357,8 @@ class _Runner:
 
     def _after_step(self, state: TrainerState, grad_norm: float, epoch_done: bool) -> None:
         step, last = state.global_step, state.global_step >= self.steps
+        if self.early is not None and (self.early.due(step) or last):
+            last = self._check(state) or last
         if step % self.cfg.logging_steps == 0 or last:
             self._log(state, grad_norm)
         due = self.cfg.eval_steps and step % self.cfg.eval_steps == 0
@@ -337,7 +379,16 @@ class _Runner:
         minutes = cfg.save_minutes or 0
         return minutes > 0 and time.monotonic() - self.last_save >= minutes * 60
 
-    def _evaluate(self) -> dict[str, float]:
+    def _check(self, state: TrainerState) -> bool:
+        """One early-stopping check (its loss goes to metrics.jsonl); True: stop now."""
+        assert self.early is not None
+        loss = self._evaluate(indices=self.early.indices)["eval_loss"]
+        record = {"step": state.global_step, "epoch": round(self._epoch(state), 4)}
+        self.logger.log({**record, "early_stopping_loss": loss})
+        model = self.accelerator.unwrap_model(self.model)
+        return self.early.observe(state.global_step, loss, model)
+
+    def _evaluate(self, indices: Sequence[int] | None = None) -> dict[str, float]:
         return evaluate_loss(
             self.model,
             self.inputs.method,
@@ -350,6 +401,7 @@ class _Runner:
                 if self.inputs.eval_reference is not None
                 else self.inputs.reference
             ),
+            indices=indices,
         )
 
     def _epoch(self, state: TrainerState) -> float:

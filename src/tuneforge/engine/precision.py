@@ -1,8 +1,16 @@
-"""The run's precision and its Accelerator: bf16 autocast where the hardware runs it."""
+"""The run's precision and its Accelerator: bf16 autocast only where the hardware runs it.
+
+Measured on the embedded model with LoRA (README, "Precision"): bf16 autocast pays on a CPU
+with AVX-512 bf16 (or AMX), and costs on one without, where every bf16 matmul is emulated, so
+``auto`` picks bf16 only where it is native. The device is accelerate's choice (CUDA, Apple
+MPS, CPU; `engine.distributed.cpu_only` forces the CPU only where there is neither); the
+precision decision is a pure function of what the machine offers, tested without the hardware.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import torch
 from accelerate import Accelerator
@@ -13,19 +21,54 @@ from tuneforge.engine.distributed import cpu_only
 from tuneforge.engine.logging import check_trackers
 from tuneforge.errors import TuneforgeError
 
+Device = Literal["cuda", "mps", "cpu"]
+#: ATen's CPU kernel levels that run bf16 natively when the chip has the instructions
+#: (``ATEN_CPU_CAPABILITY=avx2`` on such a chip forces the emulated paths).
+_BF16_CAPABILITIES = frozenset({"AVX512", "AMX"})
 
-def resolve_precision(setting: str) -> str:
-    """accelerate's mixed-precision name: bf16 where the hardware runs it, else fp32 ("no")."""
+
+def device_kind(*, cuda: bool, mps: bool) -> Device:
+    """The accelerator accelerate will use: CUDA first, then Apple's MPS, else the CPU."""
+    return "cuda" if cuda else "mps" if mps else "cpu"
+
+
+def choose_precision(setting: str, *, device: Device, bf16_native: bool) -> str:
+    """accelerate's mixed-precision name (``bf16`` or ``no``) for ``train.precision``.
+
+    ``auto``: bf16 where ``device`` runs it natively (a GPU that supports it, a CPU with
+    AVX-512 bf16 or AMX), fp32 elsewhere, MPS included (untested here). ``bf16`` is honoured
+    on a CPU or MPS even when emulated (slower, but asked for); a CUDA GPU without bf16
+    refuses it.
+    """
     if setting == "fp32":
         return "no"
-    if torch.cuda.is_available():
-        supported = torch.cuda.is_bf16_supported()
+    if setting == "bf16":
+        if device == "cuda" and not bf16_native:
+            raise TuneforgeError(
+                "train.precision: bf16 is not supported by this GPU; use auto or fp32"
+            )
+        return "bf16"
+    return "bf16" if bf16_native and device != "mps" else "no"
+
+
+def cpu_runs_bf16_natively() -> bool:
+    """True when this CPU has bf16 instructions and ATen's kernels use them."""
+    has = (
+        getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+        or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    )
+    return bool(has) and torch.backends.cpu.get_cpu_capability() in _BF16_CAPABILITIES
+
+
+def resolve_precision(setting: str) -> str:
+    """accelerate's mixed-precision name for ``setting`` on this machine."""
+    cuda = torch.cuda.is_available()
+    device = device_kind(cuda=cuda, mps=torch.backends.mps.is_available())
+    if device == "cuda":
+        native = torch.cuda.is_bf16_supported()
     else:
-        supported = bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
-        supported = supported or bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
-    if setting == "bf16" and not supported and torch.cuda.is_available():
-        raise TuneforgeError("train.precision: bf16 is not supported by this GPU; use auto or fp32")
-    return "bf16" if supported or setting == "bf16" else "no"
+        native = device == "cpu" and cpu_runs_bf16_natively()
+    return choose_precision(setting, device=device, bf16_native=native)
 
 
 def make_accelerator(train: TrainConfig, run_dir: Path) -> Accelerator:

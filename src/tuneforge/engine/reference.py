@@ -150,6 +150,18 @@ def compute_reference_values(
     return {name: torch.cat(parts) for name, parts in collected.items()}
 
 
+def in_layout(indices: Sequence[int], layout: Sequence[Sequence[int]]) -> list[list[int]]:
+    """``indices`` grouped as the micro-batches of ``layout`` hold them, in layout order.
+
+    An item of ``indices`` that no micro-batch holds comes last, in a group of its own.
+    """
+    wanted = set(indices)
+    groups = [[i for i in batch if i in wanted] for batch in layout]
+    placed = {i for group in groups for i in group}
+    groups.append([i for i in indices if i not in placed])
+    return [group for group in groups if group]
+
+
 def _compute_shared(
     method: ReferenceMethod,
     model: torch.nn.Module,
@@ -378,6 +390,7 @@ def build_reference(
     cache_dir: Path | None,
     log: Callable[[str], None] | None = None,
     train_visited: Sequence[int] | None = None,
+    train_layout: Sequence[Sequence[int]] | None = None,
 ) -> ReferenceSetup:
     """Set up the reference for a run whose method needs one; call before the first update.
 
@@ -385,6 +398,11 @@ def build_reference(
     ``cache_dir/<key>.pt`` when present; the items they lack are computed in one pass and the
     file is rewritten (atomically; ``cache_dir=None`` disables the cache). ``train_visited``
     (item positions) limits the train split's pass to the items a short run reads (None: all).
+    ``train_layout`` (the micro-batches of the first epoch, item positions) makes the train
+    pass read the items as training does: where the pass reads whole micro-batches (one
+    process, nothing cached yet) the same rows are padded together, so the same kernels run on
+    the same shapes and at step 1 the policy's values equal the reference's exactly (a LoRA
+    adapter starts as a no-op), not up to float rounding. None: in order.
     On the fly: one `OnTheFlyReference` serves both splits. ``log`` receives one line per
     split (computed or read back).
     """
@@ -412,15 +430,29 @@ def build_reference(
         )
         path = cache_dir / f"{key}.pt" if cache_dir is not None else None
 
-        def compute(indices: list[int], items: Sequence[Tokenized] = items) -> dict[str, Any]:
-            return _compute_shared(
+        layout = train_layout if split == "train" else None
+
+        def compute(
+            indices: list[int],
+            items: Sequence[Tokenized] = items,
+            layout: Sequence[Sequence[int]] | None = layout,
+        ) -> dict[str, Any]:
+            # Read in the training layout (micro-batch after micro-batch), then put the
+            # values back in the order of ``indices``.
+            order = (
+                [i for group in in_layout(indices, layout) for i in group] if layout else indices
+            )
+            values = _compute_shared(
                 method,
                 model,
-                [items[i] for i in indices],
+                [items[i] for i in order],
                 batch_size=batch_size,
                 pad_token_id=pad_token_id,
                 accelerator=accelerator,
             )
+            where = {i: k for k, i in enumerate(order)}
+            back = torch.tensor([where[i] for i in indices], dtype=torch.long)
+            return {name: table[back] for name, table in values.items()}
 
         # The main process reads the cache and every process gets what it read, so all of
         # them agree on what to compute (each computation is a collective).

@@ -47,6 +47,8 @@ class QuickstartResult:
     evaluation: dict[str, Any] = field(default_factory=dict)
     """The eval.json document."""
     report: Path | None = None
+    early_stopping: dict[str, Any] | None = None
+    """What early stopping did (manifest.json's record); None when it did not run."""
 
 
 def find_example_dir(explicit: Path | None = None) -> Path:
@@ -117,12 +119,23 @@ def quickstart(
         train_seconds,
         doc,
         evaluation.report_path,
+        outcome.result.early_stopping,
     )
 
 
 def export_dir(run_dir: Path) -> Path:
     """Where the printed export command writes: ``exports/<run name>`` beside ``runs/``."""
     return run_dir.parent.parent / "exports" / run_dir.name
+
+
+def early_stopping_line(summary: dict[str, Any] | None) -> str | None:
+    """One sentence on where early stopping ended training and which weights it kept."""
+    if not summary or summary.get("best_step") is None:
+        return None
+    kept = f"the model of step {summary['best_step']} (lowest held-out loss) is the tuned one"
+    if summary.get("stopped_step") is None:
+        return f"Early stopping did not stop the run; {kept}."
+    return f"Early stopping ended training at step {summary['stopped_step']}; {kept}."
 
 
 def print_result(result: QuickstartResult, console: Console) -> None:
@@ -140,6 +153,9 @@ def print_result(result: QuickstartResult, console: Console) -> None:
         f"Tuned model: {gain:+.1%} accuracy with {saved:.0%} fewer prompt tokens per request "
         f"(training took {result.train_seconds / 60:.1f} min)."
     )
+    stopped = early_stopping_line(result.early_stopping)
+    if stopped:
+        console.print(stopped)
     print_verdict(result.evaluation, console)
     console.print(f"Run directory: {result.run_dir}")
     if result.report is not None:

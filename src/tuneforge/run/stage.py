@@ -27,13 +27,14 @@ from tuneforge.data.tokenize import TokenizedDataset, TokenizeSettings, tokenize
 from tuneforge.data.types import Example
 from tuneforge.device import Hardware, LoadSettings, device_record
 from tuneforge.embedded import tuneforge_home
-from tuneforge.engine.batches import items_read
+from tuneforge.engine.batches import epoch_batches, items_read
 from tuneforge.engine.distributed import (
     full_state_dict,
     process_state,
     refuse_live_reference_when_sharded,
     run_on_main,
 )
+from tuneforge.engine.early_stop import early_stopping_off
 from tuneforge.engine.logging import check_trackers
 from tuneforge.engine.loop import LoopInputs, LoopResult, WindowResult, run_loop
 from tuneforge.engine.precision import make_accelerator
@@ -186,7 +187,9 @@ def _run_folder(run_dir: Path) -> Iterator[None]:
 
 
 #: Temporary names of the atomic writes into a run folder (`tuneforge.io`): ``.NAME.<random>``.
-_LEFTOVER = re.compile(r"^\.(final|config\.yaml|manifest\.json|metrics\.jsonl|eval\.jsonl)\..+")
+_LEFTOVER = re.compile(
+    r"^\.(final|best|config\.yaml|manifest\.json|metrics\.jsonl|eval\.jsonl)\..+"
+)
 _CHECKPOINT_LEFTOVER = re.compile(r"^\.step-\d+\..+")
 
 
@@ -361,6 +364,8 @@ class _Stage:
                     "global_step": result.state.global_step,
                     "wall_time_s": round(time.monotonic() - self.started, 2),
                     "precision": accelerator.mixed_precision,
+                    "early_stopping": result.early_stopping
+                    or early_stopping_off(cfg.train.early_stopping),
                 },
             )
         # No process returns (and, in a pipeline, reads final/) before the main one wrote it.
@@ -391,5 +396,8 @@ class _Stage:
                 epochs=cfg.train.epochs,
                 max_steps=cfg.train.max_steps,
                 num_processes=accelerator.num_processes,
+            ),
+            train_layout=epoch_batches(
+                len(train_set.items), cfg.train.batch_size, seed=cfg.train.seed, epoch=0
             ),
         )
