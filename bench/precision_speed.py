@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 
 from tuneforge.config import load_config
 from tuneforge.engine.batches import epoch_batches
@@ -31,12 +32,14 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "support-triage" / 
 def measure(precision: str, steps: int) -> dict[str, object]:
     """Tokens per CPU-second and per wall-second of ``steps`` SFT steps in ``precision``."""
     cfg = load_config(EXAMPLE, [f"train.precision={precision}"])
-    tokenizer = load_tokenizer(cfg.model)
+    tokenizer = load_tokenizer(cfg.model.path)
     examples, _ = load_train_eval(cfg)
     items = tokenize_split(examples, tokenizer, cfg, "train").items
     method = build_method(cfg)
     model = prepare_model(cfg, None, SAFE)
     model.train()
+    # accelerate's state is a process-wide singleton: each precision needs it afresh.
+    AcceleratorState._reset_state(reset_partial_state=False)
     accelerator = Accelerator(cpu=True, mixed_precision="bf16" if precision == "bf16" else "no")
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.resolved_lr())

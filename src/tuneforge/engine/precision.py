@@ -1,8 +1,10 @@
 """The run's precision and its Accelerator: bf16 autocast only where the hardware runs it.
 
-Measured on the embedded model with LoRA (README, "Precision"): bf16 autocast pays on a CPU
-with AVX-512 bf16 (or AMX), and costs on one without, where every bf16 matmul is emulated, so
-``auto`` picks bf16 only where it is native. The device is accelerate's choice (CUDA, Apple
+Measured on the embedded model with LoRA (README, "Precision"): on a CPU, bf16 autocast costs
+even where AVX-512 bf16 runs it natively (0.62x fp32's tokens per CPU-second: the casts around
+LoRA's small matmuls outweigh the faster products) and far more where it is emulated (0.06x),
+so ``auto`` picks bf16 on a CPU only with AMX tiles (whose bf16 matmuls are several times
+fp32's; not measured here), and on a GPU that supports it. The device is accelerate's choice (CUDA, Apple
 MPS, CPU; `engine.distributed.cpu_only` forces the CPU only where there is neither); the
 precision decision is a pure function of what the machine offers, tested without the hardware.
 """
@@ -51,13 +53,13 @@ def choose_precision(setting: str, *, device: Device, bf16_native: bool) -> str:
     return "bf16" if bf16_native and device != "mps" else "no"
 
 
-def cpu_runs_bf16_natively() -> bool:
-    """True when this CPU has bf16 instructions and ATen's kernels use them."""
-    has = (
-        getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-        or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    )
-    return bool(has) and torch.backends.cpu.get_cpu_capability() in _BF16_CAPABILITIES
+def cpu_bf16_pays() -> bool:
+    """True when this CPU has AMX tiles and ATen's kernels use them: bf16 is then faster.
+
+    AVX-512 bf16 alone is not enough (measured slower than fp32, see the module docstring).
+    """
+    has_amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return bool(has_amx) and torch.backends.cpu.get_cpu_capability() in _BF16_CAPABILITIES
 
 
 def resolve_precision(setting: str) -> str:
@@ -67,7 +69,7 @@ def resolve_precision(setting: str) -> str:
     if device == "cuda":
         native = torch.cuda.is_bf16_supported()
     else:
-        native = device == "cpu" and cpu_runs_bf16_natively()
+        native = device == "cpu" and cpu_bf16_pays()
     return choose_precision(setting, device=device, bf16_native=native)
 
 

@@ -42,12 +42,12 @@ def test_bf16_on_a_gpu_without_it_is_refused() -> None:
         choose_precision("bf16", device="cuda", bf16_native=False)
 
 
-def test_forced_avx2_kernels_are_not_native(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cpu_bf16_only_with_amx_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
-    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
-    assert precision.cpu_runs_bf16_natively() is False
-    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
-    assert precision.cpu_runs_bf16_natively() is True
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
-    assert precision.cpu_runs_bf16_natively() is False
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    assert precision.cpu_bf16_pays() is False  # AVX-512 bf16 alone measured slower than fp32
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert precision.cpu_bf16_pays() is True
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert precision.cpu_bf16_pays() is False  # forced AVX2 kernels emulate bf16
