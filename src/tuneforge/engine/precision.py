@@ -5,8 +5,8 @@ even where AVX-512 bf16 runs it natively (0.62x fp32's tokens per CPU-second: th
 LoRA's small matmuls outweigh the faster products) and far more where it is emulated (0.06x),
 so ``auto`` picks bf16 on a CPU only with AMX tiles (whose bf16 matmuls are several times
 fp32's; not measured here), and on a GPU that supports it. The device is accelerate's choice
-(CUDA, Apple MPS, CPU; `engine.distributed.cpu_only` forces the CPU only where there is neither); the
-precision decision is a pure function of what the machine offers, tested without the hardware.
+(CUDA, Apple MPS, CPU; `engine.distributed.cpu_only` forces the CPU only where there is
+neither); the precision decision is a pure function of what the machine offers, tested without the hardware.
 """
 
 from __future__ import annotations
