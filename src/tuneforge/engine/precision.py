@@ -6,7 +6,8 @@ LoRA's small matmuls outweigh the faster products) and far more where it is emul
 so ``auto`` picks bf16 on a CPU only with AMX tiles (whose bf16 matmuls are several times
 fp32's; not measured here), and on a GPU that supports it. The device is accelerate's choice
 (CUDA, Apple MPS, CPU; `engine.distributed.cpu_only` forces the CPU only where there is
-neither); the precision decision is a pure function of what the machine offers, tested without the hardware.
+neither); the precision decision is a pure function of what the machine offers, tested
+without the hardware.
 """
 
 from __future__ import annotations
