@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from helpers import first_lines, kind
-from tuneforge.config import load_config, parse_config
+from tuneforge.config import TuneforgeConfig, load_config, parse_config
+from tuneforge.config.eval import CheckRule
 from tuneforge.data.load import load_examples
+from tuneforge.data.render import RenderSettings
 from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples
+from tuneforge.evaluate.inference.generate import prompt_ids
+from tuneforge.evaluate.inference.scoring import generate_and_score
+from tuneforge.evaluate.metrics.chrf import chrf
+from tuneforge.evaluate.metrics.rules import check_matrix
 from tuneforge.methods.kto.data import collate_scored
 from tuneforge.methods.logps import model_token_logps
 from tuneforge.models import adapter_disabled, load_adapter, load_model, load_tokenizer
@@ -70,32 +78,111 @@ def check(scores: dict[str, float], *, reward_gap: float = 0.3, logp_gain: float
     assert scores["tuned_gap"] > scores["base_gap"] + logp_gain
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("config", "train_file", "eval_file"),
-    [
-        ("kto-thumbs.yaml", "thumbs.jsonl", "thumbs_eval.jsonl"),
-        ("kto-ratings.yaml", "ratings.jsonl", "ratings_eval.jsonl"),
-    ],
-)
-def test_feedback_example_on_a_slice_learns_the_scores(
-    config: str, train_file: str, eval_file: str, tmp_path: Path
-) -> None:
-    """The shipped config as it is, on the first 96 train and 40 held-out rows (make test).
+def greedy_replies_judged(
+    final_dir: Path, eval_file: Path, checks: list[CheckRule], prompts: int
+) -> dict[str, dict[str, float]]:
+    """Base (adapter off) and tuned greedy replies to the first held-out prompts with a liked
+    reply: the share passing every check, and the mean chrF against that liked reply."""
+    tokenizer = load_tokenizer("embedded")
+    liked: dict[Any, Any] = {}
+    for example in load_examples(str(eval_file), kind("kto")):
+        if example.desirable:
+            liked.setdefault(example.prompt, example.completion)
+    picked = list(liked.items())[:prompts]
+    ids = [prompt_ids(prompt, tokenizer, RenderSettings()) for prompt, _ in picked]
+    model = load_adapter(load_model("embedded"), final_dir).eval()
+    tuned, _ = generate_and_score(model, tokenizer, ids, None, max_new_tokens=GENERATE_TOKENS)
+    with adapter_disabled(model) as base_model:
+        base, _ = generate_and_score(
+            base_model, tokenizer, ids, None, max_new_tokens=GENERATE_TOKENS
+        )
+    out: dict[str, dict[str, float]] = {}
+    for side, replies in (("base", base), ("tuned", tuned)):
+        assert replies is not None
+        matrix = check_matrix(checks, replies)
+        passing = [all(row[i] for row in matrix) for i in range(len(replies))]
+        out[side] = {
+            "all_checks": sum(passing) / len(replies),
+            "chrf": sum(chrf(r, ref) for r, (_, ref) in zip(replies, picked, strict=True))
+            / len(replies),
+        }
+    return out
 
-    Its one override is the data: a slice keeps this test near two minutes on 2 cores; the
-    full runs are the tests below (`make test-examples`).
-    """
-    train_slice = first_lines(EXAMPLES / train_file, 96, tmp_path / train_file)
-    eval_slice = first_lines(EXAMPLES / eval_file, 40, tmp_path / eval_file)
-    overrides = [f"output={tmp_path / 'run'}", f"data.train={train_slice}"]
-    cfg = load_config(EXAMPLES / config, [*overrides, f"data.eval={eval_slice}"])
+
+#: The slice `make test` trains on: the first 64 train rows, one epoch of 16 steps of 4, no
+#: evaluation pass during training, then the first 40 held-out rows scored (and, for thumbs,
+#: greedy replies to the first 12 held-out prompts with a liked answer).
+SLICE_TRAIN, SLICE_EVAL, SLICE_STEPS, SLICE_PROMPTS = 64, 40, 16, 12
+#: New tokens per greedy reply: the liked answers are at most 57 words.
+GENERATE_TOKENS = 64
+
+
+@dataclass(frozen=True)
+class SliceRun:
+    """One KTO run on a slice of a feedback example, with what the tests read from it."""
+
+    config: TuneforgeConfig
+    final_dir: Path
+    eval_slice: Path
+    scores: dict[str, float]
+
+
+def train_slice(config: str, train_file: str, eval_file: str, folder: Path) -> SliceRun:
+    """The shipped config as it is (its defaults included) on a slice of its data."""
+    train_rows = first_lines(EXAMPLES / train_file, SLICE_TRAIN, folder / train_file)
+    eval_slice = first_lines(EXAMPLES / eval_file, SLICE_EVAL, folder / eval_file)
+    overrides = [
+        f"output={folder / 'run'}",
+        f"data.train={train_rows}",
+        "data.eval=null",
+        "data.eval_split=0",
+        f"train.max_steps={SLICE_STEPS}",
+    ]
+    cfg = load_config(EXAMPLES / config, overrides)
     outcome = train(cfg)
     assert outcome.final_dir is not None
+    assert outcome.result.state.global_step == SLICE_STEPS
     scores = held_out_rewards(outcome.final_dir, eval_slice, cfg.kto.beta, cfg.kto.threshold)
     print(f"{config} slice: {json.dumps(scores)}")
-    # A third of the full run's steps (72 or 66 of about 200), so a lower bar.
-    check(scores, reward_gap=0.15, logp_gain=0.05)
+    return SliceRun(cfg, outcome.final_dir, eval_slice, scores)
+
+
+@pytest.fixture(scope="module")
+def thumbs_slice(tmp_path_factory: pytest.TempPathFactory) -> SliceRun:
+    """`kto-thumbs.yaml` trained once on its slice, for every test that reads it."""
+    folder = tmp_path_factory.mktemp("kto-thumbs")
+    return train_slice("kto-thumbs.yaml", "thumbs.jsonl", "thumbs_eval.jsonl", folder)
+
+
+@pytest.mark.slow
+def test_thumbs_slice_learns_the_scores(thumbs_slice: SliceRun) -> None:
+    """Liked answers out-reward disliked ones on held-out rows, and their log-prob gap widens."""
+    check(thumbs_slice.scores, reward_gap=0.15, logp_gain=0.05)
+
+
+@pytest.mark.slow
+def test_thumbs_slice_writes_more_like_the_liked_answers(thumbs_slice: SliceRun) -> None:
+    """The preference shows in what the model writes, not only in its log-probs (issue 12).
+
+    Greedy replies to held-out prompts: more of them pass the example's checks (not
+    condescending, not evasive, at most 60 words) and they are closer (chrF) to the liked
+    answer than the base model's replies.
+    """
+    checks = list(thumbs_slice.config.eval.checks or [])
+    assert [rule.name for rule in checks] == ["not_condescending", "not_evasive", "concise"]
+    judged = greedy_replies_judged(
+        thumbs_slice.final_dir, thumbs_slice.eval_slice, checks, SLICE_PROMPTS
+    )
+    print(f"kto-thumbs slice generations: {json.dumps(judged)}")
+    assert judged["tuned"]["all_checks"] >= judged["base"]["all_checks"] + 0.25
+    assert judged["tuned"]["chrf"] >= judged["base"]["chrf"] + 5.0
+
+
+@pytest.mark.slow
+def test_ratings_slice_learns_the_scores(tmp_path: Path) -> None:
+    """`kto-ratings.yaml` (threshold 3, score weighting) on its slice."""
+    run = train_slice("kto-ratings.yaml", "ratings.jsonl", "ratings_eval.jsonl", tmp_path)
+    check(run.scores, reward_gap=0.15, logp_gain=0.05)
 
 
 @pytest.mark.slow
