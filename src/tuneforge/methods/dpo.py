@@ -15,7 +15,9 @@ Reasoning Preference Optimization", eq. 1; TRL: ``loss_type=["sigmoid", "sft"]``
 ``loss_weights=[1, α]``, which replaced ``rpo_alpha``): ``L = L_DPO + α · NLL(y_w)``. DPO alone
 only moves the chosen reply *relative to* the rejected one, and both can fall together; the
 NLL term keeps the chosen reply likely in absolute terms, which is what greedy decoding reads
-(see README, "DPO and KTO: does the style show in what the model writes?").
+(see README, "DPO and KTO: does the style show in what the model writes?"). ``dpo.nll_norm``
+says which NLL (`chosen_nll_term`): each reply's summed NLL (default; DPO's own units) or
+TRL's token mean over the batch, which let DPO undo SFT on json-extract.
 """
 
 from __future__ import annotations
