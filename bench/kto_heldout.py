@@ -40,6 +40,7 @@ def score(run_dir: Path, eval_file: str | None) -> dict[str, Any]:
     from tuneforge.config import load_config
     from tuneforge.data.load import load_examples
     from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples
+    from tuneforge.data.types import RecordKind
     from tuneforge.methods.kto.data import collate_scored
     from tuneforge.methods.logps import model_token_logps
     from tuneforge.models import adapter_disabled, load_model, load_tokenizer
@@ -47,7 +48,9 @@ def score(run_dir: Path, eval_file: str | None) -> dict[str, Any]:
     cfg = load_config(run_dir / "config.yaml")
     path = eval_file or cfg.data.eval or str(run_dir / "eval.jsonl")
     tokenizer = load_tokenizer(cfg.model)
-    examples = load_examples(path, "kto", columns=cfg.columns, kto_threshold=cfg.kto.threshold)
+    examples = load_examples(
+        path, RecordKind.SCORED, columns=cfg.columns, score_threshold=cfg.kto.threshold
+    )
     settings = TokenizeSettings(
         max_length=cfg.data.max_length,
         chat_template=cfg.data.chat_template,
@@ -98,12 +101,12 @@ def judge_replies(replies: list[str], references: list[str], checks: list[Any]) 
     from tuneforge.evaluate.metrics.chrf import chrf
     from tuneforge.evaluate.metrics.rules import check_matrix
 
-    matrix = check_matrix(checks, replies)  # one row per check, one column per reply
+    matrix = check_matrix(checks, replies)  # one row per reply, one column per check
     n = len(replies)
     return {
         "n": n,
-        "all_checks": sum(all(row[i] for row in matrix) for i in range(n)) / n,
-        "checks": {rule.name: sum(row) / n for rule, row in zip(checks, matrix, strict=True)},
+        "all_checks": sum(all(row) for row in matrix) / n,
+        "checks": {rule.name: sum(row[j] for row in matrix) / n for j, rule in enumerate(checks)},
         "chrf": sum(chrf(r, ref) for r, ref in zip(replies, references, strict=True)) / n,
         "words": sum(len(r.split()) for r in replies) / n,
     }
@@ -118,13 +121,16 @@ def generations(
     from tuneforge.config import load_config
     from tuneforge.data.load import load_examples
     from tuneforge.data.render import RenderSettings
+    from tuneforge.data.types import RecordKind
     from tuneforge.evaluate.inference.generate import prompt_ids
     from tuneforge.evaluate.inference.scoring import generate_and_score
     from tuneforge.models import adapter_disabled, load_model, load_tokenizer
 
     cfg = load_config(run_dir / "config.yaml")
     path = eval_file or cfg.data.eval or str(run_dir / "eval.jsonl")
-    examples = load_examples(path, "kto", columns=cfg.columns, kto_threshold=cfg.kto.threshold)
+    examples = load_examples(
+        path, RecordKind.SCORED, columns=cfg.columns, score_threshold=cfg.kto.threshold
+    )
     chosen: dict[Any, Any] = {}
     for example in examples:  # the first desirable reply of each prompt is its reference
         if example.desirable:

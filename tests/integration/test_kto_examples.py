@@ -99,8 +99,7 @@ def greedy_replies_judged(
     out: dict[str, dict[str, float]] = {}
     for side, replies in (("base", base), ("tuned", tuned)):
         assert replies is not None
-        matrix = check_matrix(checks, replies)
-        passing = [all(row[i] for row in matrix) for i in range(len(replies))]
+        passing = [all(row) for row in check_matrix(checks, replies)]  # one row per reply
         out[side] = {
             "all_checks": sum(passing) / len(replies),
             "chrf": sum(chrf(r, ref) for r, (_, ref) in zip(replies, picked, strict=True))
