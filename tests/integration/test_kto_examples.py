@@ -12,21 +12,14 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 
 from helpers import first_lines, kind
 from tuneforge.config import TuneforgeConfig, load_config, parse_config
-from tuneforge.config.eval import CheckRule
 from tuneforge.data.load import load_examples
-from tuneforge.data.render import RenderSettings
 from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples
-from tuneforge.evaluate.inference.generate import prompt_ids
-from tuneforge.evaluate.inference.scoring import generate_and_score
-from tuneforge.evaluate.metrics.chrf import chrf
-from tuneforge.evaluate.metrics.rules import check_matrix
 from tuneforge.methods.kto.data import collate_scored
 from tuneforge.methods.logps import model_token_logps
 from tuneforge.models import adapter_disabled, load_adapter, load_model, load_tokenizer
@@ -78,42 +71,9 @@ def check(scores: dict[str, float], *, reward_gap: float = 0.3, logp_gain: float
     assert scores["tuned_gap"] > scores["base_gap"] + logp_gain
 
 
-def greedy_replies_judged(
-    final_dir: Path, eval_file: Path, checks: list[CheckRule], prompts: int
-) -> dict[str, dict[str, float]]:
-    """Base (adapter off) and tuned greedy replies to the first held-out prompts with a liked
-    reply: the share passing every check, and the mean chrF against that liked reply."""
-    tokenizer = load_tokenizer("embedded")
-    liked: dict[Any, Any] = {}
-    for example in load_examples(str(eval_file), kind("kto")):
-        if example.desirable:
-            liked.setdefault(example.prompt, example.completion)
-    picked = list(liked.items())[:prompts]
-    ids = [prompt_ids(prompt, tokenizer, RenderSettings()) for prompt, _ in picked]
-    model = load_adapter(load_model("embedded"), final_dir).eval()
-    tuned, _ = generate_and_score(model, tokenizer, ids, None, max_new_tokens=GENERATE_TOKENS)
-    with adapter_disabled(model) as base_model:
-        base, _ = generate_and_score(
-            base_model, tokenizer, ids, None, max_new_tokens=GENERATE_TOKENS
-        )
-    out: dict[str, dict[str, float]] = {}
-    for side, replies in (("base", base), ("tuned", tuned)):
-        assert replies is not None
-        passing = [all(row) for row in check_matrix(checks, replies)]  # one row per reply
-        out[side] = {
-            "all_checks": sum(passing) / len(replies),
-            "chrf": sum(chrf(r, ref) for r, (_, ref) in zip(replies, picked, strict=True))
-            / len(replies),
-        }
-    return out
-
-
 #: The slice `make test` trains on: the first 64 train rows, one epoch of 16 steps of 4, no
-#: evaluation pass during training, then the first 40 held-out rows scored (and, for thumbs,
-#: greedy replies to the first 12 held-out prompts with a liked answer).
-SLICE_TRAIN, SLICE_EVAL, SLICE_STEPS, SLICE_PROMPTS = 64, 40, 16, 12
-#: New tokens per greedy reply: the liked answers are at most 57 words.
-GENERATE_TOKENS = 64
+#: evaluation pass during training, then the first 40 held-out rows scored.
+SLICE_TRAIN, SLICE_EVAL, SLICE_STEPS = 64, 40, 16
 
 
 @dataclass(frozen=True)
@@ -146,41 +106,23 @@ def train_slice(config: str, train_file: str, eval_file: str, folder: Path) -> S
     return SliceRun(cfg, outcome.final_dir, eval_slice, scores)
 
 
-@pytest.fixture(scope="module")
-def thumbs_slice(tmp_path_factory: pytest.TempPathFactory) -> SliceRun:
-    """`kto-thumbs.yaml` trained once on its slice, for every test that reads it."""
-    folder = tmp_path_factory.mktemp("kto-thumbs")
-    return train_slice("kto-thumbs.yaml", "thumbs.jsonl", "thumbs_eval.jsonl", folder)
-
-
 @pytest.mark.slow
-def test_thumbs_slice_learns_the_scores(thumbs_slice: SliceRun) -> None:
-    """Liked answers out-reward disliked ones on held-out rows, and their log-prob gap widens."""
-    check(thumbs_slice.scores, reward_gap=0.15, logp_gain=0.05)
+@pytest.mark.parametrize(
+    ("config", "train_file", "eval_file"),
+    [
+        ("kto-thumbs.yaml", "thumbs.jsonl", "thumbs_eval.jsonl"),
+        ("kto-ratings.yaml", "ratings.jsonl", "ratings_eval.jsonl"),
+    ],
+)
+def test_feedback_example_on_a_slice_learns_the_scores(
+    config: str, train_file: str, eval_file: str, tmp_path: Path
+) -> None:
+    """The shipped config (its defaults included) on a slice of its data (make test).
 
-
-@pytest.mark.slow
-def test_thumbs_slice_writes_more_like_the_liked_answers(thumbs_slice: SliceRun) -> None:
-    """The preference shows in what the model writes, not only in its log-probs (issue 12).
-
-    Greedy replies to held-out prompts: more of them pass the example's checks (not
-    condescending, not evasive, at most 60 words) and they are closer (chrF) to the liked
-    answer than the base model's replies.
+    Liked answers out-reward disliked ones on held-out rows, and their per-token log-prob
+    gap over the disliked ones widens; a quarter of the full run's steps asks a lower bar.
     """
-    checks = list(thumbs_slice.config.eval.checks or [])
-    assert [rule.name for rule in checks] == ["not_condescending", "not_evasive", "concise"]
-    judged = greedy_replies_judged(
-        thumbs_slice.final_dir, thumbs_slice.eval_slice, checks, SLICE_PROMPTS
-    )
-    print(f"kto-thumbs slice generations: {json.dumps(judged)}")
-    assert judged["tuned"]["all_checks"] >= judged["base"]["all_checks"] + 0.25
-    assert judged["tuned"]["chrf"] >= judged["base"]["chrf"] + 5.0
-
-
-@pytest.mark.slow
-def test_ratings_slice_learns_the_scores(tmp_path: Path) -> None:
-    """`kto-ratings.yaml` (threshold 3, score weighting) on its slice."""
-    run = train_slice("kto-ratings.yaml", "ratings.jsonl", "ratings_eval.jsonl", tmp_path)
+    run = train_slice(config, train_file, eval_file, tmp_path)
     check(run.scores, reward_gap=0.15, logp_gain=0.05)
 
 
