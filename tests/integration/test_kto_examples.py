@@ -110,7 +110,7 @@ def test_feedback_example_on_a_slice_learns_the_scores(
 
     Liked answers out-reward disliked ones on held-out rows, and their per-token log-prob
     gap over the disliked ones widens (before training both differences are exactly 0). A
-    twelfth of the full run's steps asks a lower bar: about half of what these 16 steps
+    slice of 16 of the full run's ~219 steps asks a lower bar: about half of what these 16 steps
     measured (thumbs: reward gap +0.059, gap +0.028 nats; ratings: +0.090, +0.027).
     """
     scores = train_slice(config, train_file, eval_file, tmp_path)
