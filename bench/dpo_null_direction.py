@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import torch
 
@@ -33,7 +34,8 @@ def main(model_dir: str, pairs_file: str, eval_file: str, norms: list[str]) -> N
     model = load_model(model_dir).float()
     pairs = load_examples(pairs_file, RecordKind.PAIR)[:24]
     items = tokenize_examples(pairs, tokenizer, TokenizeSettings(system_prompt=system)).items
-    rows = [json.loads(line) for line in open(eval_file, encoding="utf-8")][:40]
+    lines = Path(eval_file).read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()][:40]
     named = [r for r in rows if json.loads(r["completion"])["customer_name"] is not None][:16]
     prefix = tokenizer('{"customer_name":', add_special_tokens=False)["input_ids"]
     null = tokenizer('{"customer_name": null', add_special_tokens=False)["input_ids"][len(prefix)]
