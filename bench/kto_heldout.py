@@ -11,6 +11,12 @@ off (base), and prints per class (desirable / undesirable):
 * the mean per-token log-prob under the base and the tuned model, whose desirable-minus-
   undesirable gap should widen.
 
+With ``--generate N`` it also judges what the model *writes*: greedy replies, base (adapter off)
+and tuned, to the first N held-out prompts that have a desirable reply, scored by the run's
+``eval.checks`` (share passing all checks, and per check), by chrF against that desirable
+reply, and by words per reply (README, "DPO and KTO: does the style show in what the model
+writes?").
+
 The last line is one JSON object with those numbers.
 """
 
@@ -34,6 +40,7 @@ def score(run_dir: Path, eval_file: str | None) -> dict[str, Any]:
     from tuneforge.config import load_config
     from tuneforge.data.load import load_examples
     from tuneforge.data.tokenize import TokenizeSettings, tokenize_examples
+    from tuneforge.data.types import RecordKind
     from tuneforge.methods.kto.data import collate_scored
     from tuneforge.methods.logps import model_token_logps
     from tuneforge.models import adapter_disabled, load_model, load_tokenizer
@@ -41,7 +48,9 @@ def score(run_dir: Path, eval_file: str | None) -> dict[str, Any]:
     cfg = load_config(run_dir / "config.yaml")
     path = eval_file or cfg.data.eval or str(run_dir / "eval.jsonl")
     tokenizer = load_tokenizer(cfg.model.path)
-    examples = load_examples(path, "kto", columns=cfg.columns, kto_threshold=cfg.kto.threshold)
+    examples = load_examples(
+        path, RecordKind.SCORED, columns=cfg.columns, score_threshold=cfg.kto.threshold
+    )
     settings = TokenizeSettings(
         max_length=cfg.data.max_length,
         chat_template=cfg.data.chat_template,
@@ -87,14 +96,93 @@ def score(run_dir: Path, eval_file: str | None) -> dict[str, Any]:
     return result
 
 
+def judge_replies(replies: list[str], references: list[str], checks: list[Any]) -> dict[str, Any]:
+    """All-checks pass rate, per-check pass rates, mean chrF and words per reply."""
+    from tuneforge.evaluate.metrics.chrf import chrf
+    from tuneforge.evaluate.metrics.rules import check_matrix
+
+    matrix = check_matrix(checks, replies)  # one row per reply, one column per check
+    n = len(replies)
+    return {
+        "n": n,
+        "all_checks": sum(all(row) for row in matrix) / n,
+        "checks": {rule.name: sum(row[j] for row in matrix) / n for j, rule in enumerate(checks)},
+        "chrf": sum(chrf(r, ref) for r, ref in zip(replies, references, strict=True)) / n,
+        "words": sum(len(r.split()) for r in replies) / n,
+    }
+
+
+def generations(
+    run_dir: Path, eval_file: str | None, prompts: int, max_new_tokens: int
+) -> dict[str, Any]:
+    """Greedy replies of the base and the tuned model, judged by `judge_replies`."""
+    from peft import PeftModel
+
+    from tuneforge.config import load_config
+    from tuneforge.data.load import load_examples
+    from tuneforge.data.render import RenderSettings
+    from tuneforge.data.types import RecordKind
+    from tuneforge.evaluate.inference.generate import prompt_ids
+    from tuneforge.evaluate.inference.scoring import generate_and_score
+    from tuneforge.models import adapter_disabled, load_model, load_tokenizer
+
+    cfg = load_config(run_dir / "config.yaml")
+    path = eval_file or cfg.data.eval or str(run_dir / "eval.jsonl")
+    examples = load_examples(
+        path, RecordKind.SCORED, columns=cfg.columns, score_threshold=cfg.kto.threshold
+    )
+    chosen: dict[Any, Any] = {}
+    for example in examples:  # the first desirable reply of each prompt is its reference
+        if example.desirable:
+            chosen.setdefault(example.prompt, example.completion)
+    picked = list(chosen.items())[:prompts]
+    tokenizer = load_tokenizer(cfg.model)
+    render = RenderSettings(
+        chat_template=cfg.data.chat_template, system_prompt=cfg.data.system_prompt
+    )
+    ids = [prompt_ids(prompt, tokenizer, render) for prompt, _ in picked]
+    model = PeftModel.from_pretrained(load_model(cfg.model), str(run_dir / "final")).eval()
+    references = [reply for _, reply in picked]
+    tuned, _ = generate_and_score(model, tokenizer, ids, None, max_new_tokens=max_new_tokens)
+    with adapter_disabled(model) as base_model:
+        base, _ = generate_and_score(
+            base_model, tokenizer, ids, None, max_new_tokens=max_new_tokens
+        )
+    assert tuned is not None and base is not None
+    checks = list(cfg.eval.checks or [])
+    return {
+        "base": judge_replies(base, references, checks),
+        "tuned": judge_replies(tuned, references, checks),
+        "replies": [
+            {"prompt": p, "base": b, "tuned": t}
+            for (p, _), b, t in zip(picked, base, tuned, strict=True)
+        ],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--eval", default=None, help="held-out file (default: the run's)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--generate", type=int, default=0, help="also judge greedy replies to N prompts"
+    )
+    parser.add_argument("--max-new-tokens", type=int, default=96)
     args = parser.parse_args()
     set_threads(args.threads)
     result = score(args.run_dir, args.eval)
+    if args.generate:
+        result["generations"] = generations(
+            args.run_dir, args.eval, args.generate, args.max_new_tokens
+        )
+        for side in ("base", "tuned"):
+            judged = result["generations"][side]
+            print(
+                f"{side:5s} greedy replies: all checks {judged['all_checks']:.0%}  "
+                f"chrF {judged['chrf']:.1f}  words/reply {judged['words']:.0f}  "
+                f"{judged['checks']}"
+            )
     for name in ("desirable", "undesirable"):
         group = result[name]
         print(

@@ -100,8 +100,9 @@ def test_kto_trains_logs_its_metrics_and_handles_a_lone_last_example(
 def test_the_nll_term_adds_the_desirable_replies_nll_to_the_first_loss(
     tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase
 ) -> None:
-    """``kto.nll_weight`` 1: step 1 (policy = reference) is 1/2 + 1 · NLL(desirable)."""
-    cfg = config(tmp_path, ratings(tmp_path), kto={"nll_weight": 1.0}, train={"max_steps": 1})
+    """``kto.nll_weight`` 1, token mean: step 1 (policy = reference) is 1/2 + NLL(desirable)."""
+    kto = {"nll_weight": 1.0, "nll_norm": "token_mean"}
+    cfg = config(tmp_path, ratings(tmp_path), kto=kto, train={"max_steps": 1})
     assert parse_config({"method": "kto", "data": {"train": "x.jsonl"}}).kto.nll_weight == 0.0
     outcome = run(cfg, embedded_tokenizer)
     (first,) = records(outcome.run_dir)

@@ -215,8 +215,13 @@ def test_dpo_loss_types_match_trl_against_a_different_reference(
     cfg = config(tmp_path, "dpo", nll_weight=0.0)
     items: list[TokenizedPair] = items_in_batch_order(cfg, embedded_tokenizer)[:BATCH]
     beta = 0.5
+    # TRL's sft term is the token mean over the batch's chosen replies.
     section = DPOSection(
-        beta=beta, loss_type=loss_type, label_smoothing=smoothing, nll_weight=nll_weight
+        beta=beta,
+        loss_type=loss_type,
+        label_smoothing=smoothing,
+        nll_weight=nll_weight,
+        nll_norm="token_mean",
     )
     method = DPOMethod(section)
     policy = build_tiny_model(embedded_tokenizer, seed=0).train()

@@ -255,3 +255,19 @@ def test_pairs_from_builds_pairs_from_the_earlier_stage_on_its_training_prompts(
     # SFT rows are read as SFT for the evaluation (no pair rows to score).
     assert list(outcome.document["variants"]) == ["baseline", "sft", "dpo"]
     assert "preference" not in outcome.document["tasks"]
+    # A change to the DPO stage alone reruns DPO on the same pairs (made from the same SFT
+    # model with the same options), without generating them again.
+    stamp = out / "pairs" / "dpo.source.json"
+    assert json.loads(stamp.read_text())["source"].startswith("pairs:")
+    made = _mtime(out / "pairs" / "dpo.jsonl")
+    _, log = _run(path, ["eval.variants=[baseline]", "stages.dpo.train.lr=0.02"])
+    assert "dpo: pairs from sft unchanged, reused" in log
+    assert _mtime(out / "pairs" / "dpo.jsonl") == made
+    # A pairs file edited since is made again.
+    with (out / "pairs" / "dpo.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write('{"prompt": "x", "chosen": "a", "rejected": "b"}\n')
+    _, log = _run(path, ["eval.variants=[baseline]", "stages.dpo.train.lr=0.03"])
+    assert "dpo: pairs from the mistakes of sft" in log
+    assert [p.prompt for p in load_examples(out / "pairs" / "dpo.jsonl", RecordKind.PAIR)] == [
+        p.prompt for p in pairs
+    ]

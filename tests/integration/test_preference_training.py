@@ -73,10 +73,11 @@ def test_dpo_run_logs_the_reward_metrics(
     assert set(train_rows[0]) >= DPO_NAMES | logged
     eval_rows = [r for r in rows if "eval_loss" in r]
     assert eval_rows and set(eval_rows[-1]) >= {f"eval_{n}" for n in DPO_NAMES}
-    # Policy == reference: DPO's ln 2 plus the default dpo.nll_weight 1 times the chosen NLL.
+    # Policy == reference: DPO's ln 2 plus the default dpo.nll_weight 1 times each chosen
+    # reply's summed NLL (dpo.nll_norm sum), -logps/chosen on average.
     first = train_rows[0]
     assert first["nll_chosen"] > 1.0  # a random tiny model finds the replies unlikely
-    assert first["loss"] == pytest.approx(0.6931472 + first["nll_chosen"], abs=1e-5)
+    assert first["loss"] == pytest.approx(0.6931472 - first["logps/chosen"], rel=1e-5)
     assert train_rows[0]["rewards/margins"] == 0.0
     manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
     assert manifest["reference"]["mode"] == "precomputed"

@@ -6,6 +6,12 @@ and rejected replies are identical, when the learning rate is too low to move th
 when no adapter is attached (nothing trainable). Peer tools say nothing and the user finds out
 hours later. `Watchdog` reads each logged training record and warns once, with the likely
 cause, through the run logger.
+
+It also watches the opposite failure: a preference run that learns, but by making the replies
+it should prefer *less* likely. DPO only asks the chosen reply to gain on the rejected one; on
+pairs that differ in a few tokens both can fall together, and greedy decoding, which reads
+absolute likelihoods, then writes worse replies (README, "Measured: json-extract": the chosen
+replies' token-mean NLL rose from about 0.09 to 0.14 nats while field accuracy fell 28 points).
 """
 
 from __future__ import annotations
@@ -20,6 +26,12 @@ __all__ = ["Watchdog"]
 _NO_GRADIENT = 1e-12
 #: Reward margins (a mean over pairs) this close to 0 mean the pairs do not differ.
 _FLAT_MARGIN = 1e-6
+#: Logged records averaged at the start and at the end when comparing ``nll_chosen``.
+_NLL_WINDOW = 3
+#: ``nll_chosen`` (nats/token) rising by this share of its starting value, and by at least
+#: `_NLL_FLOOR` nats, means the preferred replies are becoming less likely.
+_NLL_RISE = 0.25
+_NLL_FLOOR = 0.02
 
 
 def _is_nan(value: Any) -> bool:
@@ -36,6 +48,9 @@ class Watchdog:
       ``tolerance`` of ``stuck_loss`` (the loss while nothing is learned, ln 2 for DPO), with
       the run observed from its start (a resumed run past the window is not judged).
     * NaN rewards: any ``rewards/*`` value is NaN.
+    * Falling chosen likelihood: the mean ``nll_chosen`` (token-mean NLL of the chosen or
+      desirable replies, logged by DPO and KTO) of the last three training records is at least
+      25% and 0.02 nats above that of the first three.
 
     Args:
         warn: where warnings go (``RunLogger.message``).
@@ -59,6 +74,7 @@ class Watchdog:
         self.warned: set[str] = set()
         self._stuck_records: list[Mapping[str, Any]] = []
         self._stuck_possible = stuck_loss is not None
+        self._nll: list[float] = []
 
     def observe(self, record: Mapping[str, Any]) -> None:
         """Look at one logged record (training records hold ``loss``; others are ignored)."""
@@ -66,6 +82,7 @@ class Watchdog:
             return
         self._check_nan(record)
         self._check_stuck(record)
+        self._check_chosen_nll(record)
 
     def _once(self, kind: str, text: str) -> None:
         if kind not in self.warned:
@@ -81,6 +98,26 @@ class Watchdog:
                 "causes: the learning rate is too high (lower train.lr), a reply whose tokens "
                 "were all cut by data.max_length, or non-finite reference log-probs "
                 "(run `tuneforge check` on the data).",
+            )
+
+    def _check_chosen_nll(self, record: Mapping[str, Any]) -> None:
+        value = record.get("nll_chosen")
+        if not isinstance(value, (int, float)) or math.isnan(value):
+            return
+        self._nll.append(float(value))
+        if len(self._nll) < 2 * _NLL_WINDOW:
+            return
+        start = sum(self._nll[:_NLL_WINDOW]) / _NLL_WINDOW
+        latest = sum(self._nll[-_NLL_WINDOW:]) / _NLL_WINDOW
+        if latest - start >= max(_NLL_RISE * start, _NLL_FLOOR):
+            self._once(
+                "chosen_nll_rising",
+                f"warning: the preferred replies are becoming less likely: their token-mean NLL "
+                f"rose from {start:.3f} to {latest:.3f} nats (first vs last {_NLL_WINDOW} logged "
+                f"steps, now step {record.get('step')}). The preference is being learnt by "
+                "pushing both replies down, and greedy replies may get worse than the starting "
+                "model's. Raise dpo.nll_weight / kto.nll_weight (with nll_norm: sum), lower "
+                "train.lr, or stop at an earlier checkpoint; compare with `tuneforge eval`.",
             )
 
     def _check_stuck(self, record: Mapping[str, Any]) -> None:

@@ -15,7 +15,9 @@ Reasoning Preference Optimization", eq. 1; TRL: ``loss_type=["sigmoid", "sft"]``
 ``loss_weights=[1, α]``, which replaced ``rpo_alpha``): ``L = L_DPO + α · NLL(y_w)``. DPO alone
 only moves the chosen reply *relative to* the rejected one, and both can fall together; the
 NLL term keeps the chosen reply likely in absolute terms, which is what greedy decoding reads
-(see README, "DPO and KTO: does the style show in what the model writes?").
+(see README, "DPO and KTO: does the style show in what the model writes?"). ``dpo.nll_norm``
+says which NLL (`chosen_nll_term`): each reply's summed NLL (default; DPO's own units) or
+TRL's token mean over the batch, which let DPO undo SFT on json-extract.
 """
 
 from __future__ import annotations
@@ -38,7 +40,13 @@ from tuneforge.methods.base import (
     StepOutput,
     section_of,
 )
-from tuneforge.methods.pairs import collate_pairs, count_pairs, pair_logps, pair_tokens
+from tuneforge.methods.pairs import (
+    PairLogps,
+    collate_pairs,
+    count_pairs,
+    pair_logps,
+    pair_tokens,
+)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -50,7 +58,9 @@ __all__ = [
     "LOSS_TYPES",
     "DPOMethod",
     "DPOSection",
+    "NLL_NORMS",
     "build",
+    "chosen_nll_term",
     "dpo_loss",
     "initial_loss",
     "with_nll_term",
@@ -60,6 +70,9 @@ LOSS_TYPES = ("sigmoid", "ipo", "hinge", "robust")
 
 #: Default α of the NLL term on the chosen reply (the README's measurements chose it).
 NLL_WEIGHT = 1.0
+#: How the NLL term is normalised: ``sum`` is the chosen reply's NLL ``-log π(y_w|x)``, in the
+#: same units as DPO's summed log-ratios (see `with_nll_term`); ``token_mean`` is TRL's.
+NLL_NORMS = ("sum", "token_mean")
 
 
 class DPOSection(Section):
@@ -80,6 +93,13 @@ class DPOSection(Section):
         ge=0,
         le=100,
         description="α of the NLL term on the chosen reply (RPO; TRL's sft loss weight); 0: DPO.",
+    )
+    nll_norm: Literal["sum", "token_mean"] = Field(
+        "sum",
+        description=(
+            "NLL term per pair: sum = the chosen reply's -log p (DPO's units), "
+            "token_mean = per-token mean over the batch's chosen replies (TRL's sft term)."
+        ),
     )
 
 
@@ -159,19 +179,16 @@ def dpo_loss(
 def with_nll_term(
     losses: torch.Tensor, chosen_nll: torch.Tensor, nll_weight: float
 ) -> torch.Tensor:
-    """Per-pair losses plus the chosen replies' NLL term: ``L_i + α · NLL(y_w)``.
+    """Per-pair losses plus the chosen replies' NLL term: ``L_i + α · NLL_i``.
 
-    RPO (Pang et al. 2024, eq. 1): ``L_DPO + α · NLL(y_w)/|y_w|``. The paper normalises each
-    chosen reply by its own length and averages over pairs; here (as in TRL's ``sft`` loss
-    type and ORPO's NLL) ``chosen_nll`` is the token mean over the micro-batch's chosen replies
-    (`PairLogps.chosen_nll`). The two agree for one pair per micro-batch or equal lengths; with
-    mixed lengths the batch mean gives each token, not each reply, the same weight. The term
-    enters once per pair, so the loss summed over a micro-batch of B pairs is
-    ``Σ_i L_i + B·α·NLL``, the mean ``mean_i L_i + α·NLL``.
+    RPO (Pang et al. 2024, eq. 1): ``L_DPO + α · NLL(y_w)``. ``chosen_nll`` is either (B,), one
+    NLL per pair, or 0-dim, one value shared by every pair of the micro-batch; which NLL it is
+    is `chosen_nll_term`'s choice (``dpo.nll_norm``). The mean over a micro-batch of B pairs is
+    ``mean_i L_i + α · mean_i NLL_i``.
 
     Args:
         losses: (B,) per-pair preference losses (`dpo_loss`), with grad.
-        chosen_nll: 0-dim, the token-mean NLL of the chosen replies, with grad.
+        chosen_nll: (B,) or 0-dim NLL of the chosen replies, with grad.
         nll_weight: α ≥ 0; 0 returns ``losses`` itself (plain DPO, bit for bit).
 
     Returns:
@@ -180,6 +197,33 @@ def with_nll_term(
     if nll_weight == 0:
         return losses
     return losses + nll_weight * chosen_nll
+
+
+def chosen_nll_term(policy: PairLogps, nll_norm: str) -> torch.Tensor:
+    """The NLL of the chosen replies that ``dpo.nll_weight`` multiplies.
+
+    * ``sum`` (default): (B,), each chosen reply's own ``-log π(y_w|x)`` summed over its
+      tokens: the units of DPO's log-ratios, so every chosen token is pulled up with weight α
+      while the DPO term moves a token by at most β. The balance does not depend on reply
+      length. With the token mean, a reply of T tokens pulls each token by α/T only: on pairs
+      whose replies differ in one field of a 70-token JSON object, DPO's push on the differing
+      token (up to β = 0.1) beat the NLL's hold (1/70) and the model learnt to write ``null``
+      in every field the pairs' rejected replies had filled (README, "Measured: json-extract").
+    * ``token_mean``: 0-dim, the token mean over the micro-batch's chosen replies
+      (`PairLogps.chosen_nll`; TRL's ``sft`` loss term and the RPO paper's ``/|y_w|``).
+
+    Args:
+        policy: the policy's `PairLogps` of the micro-batch.
+        nll_norm: one of `NLL_NORMS`.
+
+    Returns:
+        (B,) for ``sum``, 0-dim for ``token_mean``; with grad.
+    """
+    if nll_norm == "sum":
+        return -policy.chosen
+    if nll_norm == "token_mean":
+        return policy.chosen_nll()
+    raise ValueError(f"unknown dpo.nll_norm {nll_norm!r}; expected one of {NLL_NORMS}")
 
 
 def initial_loss(loss_type: str, beta: float) -> float:
@@ -238,8 +282,8 @@ class DPOMethod:
     ) -> StepOutput:
         """Forward both completions of every pair, look up the reference, sum the losses.
 
-        With ``dpo.nll_weight`` α > 0 each pair's loss carries α times the chosen replies'
-        token-mean NLL (`with_nll_term`); ``nll_chosen`` logs that NLL either way.
+        With ``dpo.nll_weight`` α > 0 each pair's loss carries α times its chosen reply's NLL
+        (`chosen_nll_term`, `with_nll_term`); ``nll_chosen`` logs the token-mean NLL either way.
         """
         if reference is None:
             raise ValueError("DPO needs reference log-probs; the engine passed none")
@@ -257,7 +301,9 @@ class DPOMethod:
             rejected_lengths=policy.rejected_tokens,
         )
         chosen_nll = policy.chosen_nll()
-        losses = with_nll_term(losses, chosen_nll, self.section.nll_weight)
+        losses = with_nll_term(
+            losses, chosen_nll_term(policy, self.section.nll_norm), self.section.nll_weight
+        )
         margins = chosen_rewards - rejected_rewards
         metric_sums = {
             "rewards/chosen": chosen_rewards.sum(),

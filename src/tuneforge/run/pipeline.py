@@ -77,6 +77,11 @@ class PipelineOutcome:
     document: dict[str, Any] | None = None
 
 
+def pairs_stamp(pairs: Path) -> Path:
+    """Where a pipeline records what ``pairs`` were made from: ``PAIRS.source.json``."""
+    return pairs.with_name(pairs.stem + ".source.json")
+
+
 class _Runner:
     """One `run_pipeline` call: the state it writes and the stages it walks."""
 
@@ -210,9 +215,21 @@ class _Runner:
         return self.train(stage, record, cfg, resume=resume, earlier=earlier)
 
     def pairs(self, stage: PipelineStage, cfg: TuneforgeConfig) -> None:
-        """Write the stage's pairs from the mistakes of its ``pairs_from`` stage's model."""
+        """Write the stage's pairs from the mistakes of its ``pairs_from`` stage's model.
+
+        Pairs already written from the same source (same source stage hash and pairs options,
+        recorded in `pairs_stamp`, and the file unchanged since) are reused: only the stage's
+        own settings changed, and greedy replies of the same model would be the same pairs.
+        """
         source = self.configs[str(stage.pairs_from)]
         target = Path(cfg.data.train)
+        stamp = pairs_stamp(target)
+        made_from = self.train_input(stage, cfg)
+        if target.is_file() and stamp.is_file():
+            recorded = json.loads(stamp.read_text(encoding="utf-8"))
+            if recorded == {"source": made_from, "sha256": file_sha256(target)}:
+                self.log(f"{stage.name}: pairs from {stage.pairs_from} unchanged, reused {target}")
+                return
         target.parent.mkdir(parents=True, exist_ok=True)
         self.log(f"{stage.name}: pairs from the mistakes of {stage.pairs_from} → {target}")
         summary = write_mistake_pairs(
@@ -223,6 +240,7 @@ class _Runner:
         )
         rows = f"{summary.rows} rows of {source.data.train}"
         self.log(f"{stage.name}: {summary.kept} pairs from the mistakes on {rows}")
+        write_json_atomic(stamp, {"source": made_from, "sha256": file_sha256(target)})
 
     def train(
         self,

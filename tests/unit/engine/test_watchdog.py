@@ -81,3 +81,31 @@ def test_nan_rewards_warn_once() -> None:
     messages = watch(rows, patience_steps=5)
     assert len(messages) == 1
     assert "rewards/chosen became NaN at step 10" in messages[0]
+
+
+def nll_records(values: list[float]) -> list[dict[str, Any]]:
+    """DPO training records whose chosen replies' token-mean NLL is ``values``."""
+    return [
+        {"step": 5 * (i + 1), "loss": 0.7, "nll_chosen": value, "rewards/margins": 0.2}
+        for i, value in enumerate(values)
+    ]
+
+
+def test_rising_chosen_nll_warns_once() -> None:
+    """The json-extract DPO run's logged nll_chosen: the chosen replies became less likely."""
+    logged = [0.1117, 0.0831, 0.0834, 0.1037, 0.1082, 0.1274, 0.1360, 0.1603]
+    messages = watch(nll_records(logged), patience_steps=20)
+    assert len(messages) == 1
+    # First three: (0.1117 + 0.0831 + 0.0834) / 3 = 0.0927; by step 35 the last three are
+    # (0.1082 + 0.1274 + 0.1360) / 3 = 0.1239, a rise of 34% (over the 25% and 0.02 bars).
+    assert "rose from 0.093 to 0.124 nats" in messages[0]
+    assert "now step 35" in messages[0]
+    assert "dpo.nll_weight" in messages[0]
+
+
+def test_steady_or_falling_chosen_nll_is_quiet() -> None:
+    assert watch(nll_records([0.5, 0.45, 0.4, 0.38, 0.35, 0.3, 0.3]), patience_steps=20) == []
+    # A 30% rise of a tiny NLL (0.01 -> 0.013 nats) is under the 0.02-nat floor: noise.
+    assert watch(nll_records([0.01, 0.01, 0.01, 0.013, 0.013, 0.013]), patience_steps=20) == []
+    # Five records are not enough to compare three with three.
+    assert watch(nll_records([0.1, 0.1, 0.1, 0.5, 0.5]), patience_steps=20) == []

@@ -18,8 +18,15 @@ from tuneforge.data.collate import model_inputs
 from tuneforge.data.tokenize import IGNORE_INDEX, TokenizedPair, TokenizedScored
 from tuneforge.data.types import Origin
 from tuneforge.methods.base import Batch
-from tuneforge.methods.dpo import DPOMethod, DPOSection, dpo_loss, with_nll_term
+from tuneforge.methods.dpo import (
+    DPOMethod,
+    DPOSection,
+    chosen_nll_term,
+    dpo_loss,
+    with_nll_term,
+)
 from tuneforge.methods.kto import KTOMethod, KTOSection, desirable_nll, kto_loss
+from tuneforge.methods.kto.loss import nll_term
 from tuneforge.methods.logps import mean_token_nll, sequence_logps, token_logps
 from tuneforge.methods.pairs import PairLogps
 
@@ -82,6 +89,35 @@ def test_rpo_loss_is_dpo_plus_alpha_times_the_chosen_token_mean_nll() -> None:
     assert rpo.tolist() == pytest.approx([3.974076984, 4.193147181], abs=1e-6)
 
 
+def test_rpo_loss_with_each_pair_carrying_its_own_summed_chosen_nll() -> None:
+    """``dpo.nll_norm: sum`` (the default): pair i carries α·(-log π(y_w|x)) of its own reply."""
+    losses, _, _ = dpo_loss(POLICY_C, POLICY_R, REF_C, REF_R, beta=0.5)
+    pair = PairLogps(POLICY_C, POLICY_R, CHOSEN_TOKENS, CHOSEN_TOKENS, POLICY_C * 0, CHOSEN_TOKENS)
+    term = chosen_nll_term(pair, "sum")
+    assert term.tolist() == [1.0, 6.0]  # the chosen replies' NLL, whatever their lengths
+    rpo = with_nll_term(losses, term, 2.0)
+    expected = [math.log1p(math.exp(-0.5)) + 2.0, LN2 + 12.0]
+    assert rpo.tolist() == pytest.approx(expected, abs=1e-6)
+    assert float(chosen_nll_term(pair, "token_mean")) == pytest.approx(1.75)
+    with pytest.raises(ValueError, match="dpo.nll_norm 'mean'"):
+        chosen_nll_term(pair, "mean")
+
+
+def test_summed_nll_pulls_every_chosen_token_with_weight_alpha() -> None:
+    """Why ``sum`` is the default: its per-token pull does not shrink with the reply's length.
+
+    d(α·NLL)/d log p(token) is -α for every chosen token with ``sum``; with the token mean it
+    is -α/(tokens in the batch's chosen replies), here -α/4.
+    """
+    chosen = POLICY_C.clone().requires_grad_(True)
+    pair = PairLogps(chosen, POLICY_R, CHOSEN_TOKENS, CHOSEN_TOKENS, POLICY_C * 0, CHOSEN_TOKENS)
+    chosen_nll_term(pair, "sum").sum().backward()
+    assert chosen.grad is not None and chosen.grad.tolist() == [-1.0, -1.0]
+    chosen.grad = None
+    (2 * chosen_nll_term(pair, "token_mean")).backward()  # entered once per pair
+    assert chosen.grad.tolist() == pytest.approx([-0.5, -0.5])  # 2 pairs x 1/4
+
+
 def test_nll_weight_zero_returns_the_dpo_losses_themselves() -> None:
     losses, _, _ = dpo_loss(POLICY_C, POLICY_R, REF_C, REF_R, beta=0.5)
     assert with_nll_term(losses, torch.tensor(123.0), 0.0) is losses
@@ -137,17 +173,22 @@ def fixed_pair_reference(_batch: Batch) -> dict[str, torch.Tensor]:
 def test_dpo_step_adds_alpha_times_nll_per_pair_and_logs_it(tiny_model: PreTrainedModel) -> None:
     reference = fixed_pair_reference
     plain = DPOMethod(DPOSection(beta=0.2, nll_weight=0.0))
-    rpo = DPOMethod(DPOSection(beta=0.2, nll_weight=0.7))
+    rpo = DPOMethod(DPOSection(beta=0.2, nll_weight=0.7, nll_norm="token_mean"))
+    summed = DPOMethod(DPOSection(beta=0.2, nll_weight=0.7))
+    assert summed.section.nll_norm == "sum"
     batch = plain.collate(PAIRS, pad_token_id=2)
     out_plain = plain.step(tiny_model, batch, reference)
     out_rpo = rpo.step(tiny_model, batch, reference)
+    out_summed = summed.step(tiny_model, batch, reference)
     # Independent path: full logits, plain sequence log-probs.
     sums, counts = sequence_logps(tiny_model(**model_inputs(batch)).logits, batch["labels"])
     losses, _, _ = dpo_loss(sums[:3], sums[3:], REF_CHOSEN, REF_REJECTED, beta=0.2)
     nll = -sums[:3].sum() / counts[:3].sum()  # chosen replies: 3 + 5 + 2 tokens
     torch.testing.assert_close(out_plain.loss_sum, losses.sum(), atol=1e-4, rtol=1e-5)
     torch.testing.assert_close(out_rpo.loss_sum, losses.sum() + 3 * 0.7 * nll, atol=1e-4, rtol=1e-5)
-    for out in (out_plain, out_rpo):
+    expected = losses.sum() - 0.7 * sums[:3].sum()  # each pair: α·(-log π(y_w|x))
+    torch.testing.assert_close(out_summed.loss_sum, expected, atol=1e-4, rtol=1e-5)
+    for out in (out_plain, out_rpo, out_summed):
         torch.testing.assert_close(out.metric_sums["nll_chosen"], 3 * nll, atol=1e-4, rtol=1e-5)
     # The preference metrics do not depend on α.
     for name in ("rewards/margins", "rewards/accuracies", "logps/chosen"):
@@ -170,6 +211,19 @@ def test_desirable_nll_by_hand_and_its_gradient() -> None:
     assert logps.grad.tolist() == pytest.approx([-0.25, 0.0, -0.25, 0.0])  # desirable only
 
 
+def test_kto_summed_nll_term_by_hand() -> None:
+    logps = torch.tensor([-4.0, -1.0, -2.0, -8.0], requires_grad=True)
+    counts = torch.tensor([2, 1, 2, 4])
+    desirable = torch.tensor([True, False, True, False])
+    term = nll_term(logps, counts, desirable, "sum")
+    assert term.tolist() == [4.0, 0.0, 2.0, 0.0]
+    term.sum().backward()
+    assert logps.grad is not None and logps.grad.tolist() == [-1.0, 0.0, -1.0, 0.0]
+    assert float(nll_term(logps, counts, desirable, "token_mean").detach()) == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="kto.nll_norm 'x'"):
+        nll_term(logps, counts, desirable, "x")
+
+
 SCORED = [
     TokenizedScored(Origin("f.jsonl", 1), [101, 102, 103], [104, 105, 106, 107], True),
     TokenizedScored(Origin("f.jsonl", 2), [201, 202], [203, 204], False),
@@ -189,8 +243,11 @@ def row_logps(model: torch.nn.Module, batch: Batch, prefix: str = "") -> torch.T
 def test_kto_step_adds_alpha_times_the_desirable_nll(tiny_model: PreTrainedModel) -> None:
     section = KTOSection(beta=0.3, precompute_ref=False, nll_weight=0.0)
     plain = KTOMethod(section, max_length=64, uses_lora=False)
-    settings = KTOSection(beta=0.3, precompute_ref=False, nll_weight=0.5)
+    settings = KTOSection(beta=0.3, precompute_ref=False, nll_weight=0.5, nll_norm="token_mean")
     with_nll = KTOMethod(settings, max_length=64, uses_lora=False)
+    summed = KTOSection(beta=0.3, precompute_ref=False, nll_weight=0.5)
+    assert summed.nll_norm == "sum"
+    with_summed = KTOMethod(summed, max_length=64, uses_lora=False)
     batch = plain.collate(SCORED, 2)
     with torch.no_grad():
         pol, pol_kl = row_logps(tiny_model, batch), row_logps(tiny_model, batch, "kl_")
@@ -202,6 +259,7 @@ def test_kto_step_adds_alpha_times_the_desirable_nll(tiny_model: PreTrainedModel
 
     out_plain = plain.step(tiny_model, batch, reference)
     out_nll = with_nll.step(tiny_model, batch, reference)
+    out_summed = with_summed.step(tiny_model, batch, reference)
     losses, _ = kto_loss(pol, ref, batch["desirable"], torch.tensor(0.25), beta=0.3)
     torch.testing.assert_close(out_plain.loss_sum.detach(), losses.sum(), atol=1e-5, rtol=1e-5)
     # Desirable rows: items 1 and 3, completions of 4 and 3 tokens.
@@ -210,6 +268,9 @@ def test_kto_step_adds_alpha_times_the_desirable_nll(tiny_model: PreTrainedModel
     nll = -pol[desirable].sum() / 7
     expected = losses.sum() + 4 * 0.5 * nll
     torch.testing.assert_close(out_nll.loss_sum.detach(), expected, atol=1e-5, rtol=1e-5)
+    # kto.nll_norm sum: each desirable example carries α times its own reply's NLL.
+    expected = losses.sum() - 0.5 * pol[desirable].sum()
+    torch.testing.assert_close(out_summed.loss_sum.detach(), expected, atol=1e-5, rtol=1e-5)
     # Summed per desirable reply; finish_metrics divides by their count.
     torch.testing.assert_close(out_nll.metric_sums["nll_chosen"], 2 * nll, atol=1e-5, rtol=1e-5)
     finished = plain.finish_metrics({"nll_chosen": 2.0 / 4, "count/chosen": 2.0 / 4})

@@ -20,9 +20,12 @@ A micro-batch of one example has no mismatched pair (config validation asks for
 ``train.batch_size >= 2``, but the last micro-batch of an epoch can still hold one): it reuses the
 ``z`` of the previous micro-batch in the same mode (train or eval), or 0 before any.
 
-``kto.nll_weight`` α adds α times the token-mean NLL of the micro-batch's desirable replies
-(`desirable_nll`) to the mean loss, once per example: the summed loss of B examples is
-``Σ_i w_i·L_KTO(i) + B·α·NLL(desirable)`` (score weights do not scale the NLL term).
+``kto.nll_weight`` α adds an NLL term on the desirable replies (`nll_term`). With
+``kto.nll_norm: sum`` (default) each desirable example carries α times its own reply's NLL
+``-log π(y|x)``, in the units of KTO's reward (summed log-probs): the summed loss of B examples
+is ``Σ_i w_i·L_KTO(i) + α·Σ_{i desirable} NLL(y_i)``. With ``token_mean`` every example carries
+α times the token-mean NLL of the micro-batch's desirable replies (`desirable_nll`):
+``Σ_i w_i·L_KTO(i) + B·α·NLL(desirable)``. Score weights do not scale the NLL term.
 
 The loss unit is one example; metrics are emitted as sums plus class counts and turned into
 TRL's per-class means by `KTOMethod.finish_metrics`.
@@ -52,6 +55,7 @@ from tuneforge.methods.kto.loss import (
     desirable_nll,
     kl_reference_point,
     kto_loss,
+    nll_term,
 )
 from tuneforge.methods.logps import batch_token_logps
 from tuneforge.models import adapter_disabled, is_peft, unwrap
@@ -100,6 +104,13 @@ class KTOSection(Section):
         ge=0,
         le=100,
         description="α of the NLL term on the desirable replies; 0: KTO alone.",
+    )
+    nll_norm: Literal["sum", "token_mean"] = Field(
+        "sum",
+        description=(
+            "NLL term per desirable reply: sum = its -log p (KTO's reward units), "
+            "token_mean = per-token mean over the batch's desirable replies."
+        ),
     )
 
     @property
@@ -298,8 +309,8 @@ class KTOMethod:
     ) -> StepOutput:
         """Score the completions, estimate ``z``, and return the summed weighted losses.
 
-        With ``kto.nll_weight`` α > 0 every example's loss carries α times the desirable
-        replies' token-mean NLL (`desirable_nll`); ``nll_chosen`` logs that NLL either way.
+        With ``kto.nll_weight`` α > 0 the loss carries α times the desirable replies' NLL
+        (`nll_term`, ``kto.nll_norm``); ``nll_chosen`` logs their token-mean NLL either way.
         """
         if reference is None:
             raise ValueError("KTO needs reference log-probs; the engine passed none")
@@ -321,7 +332,8 @@ class KTOMethod:
         losses = losses * batch["weight"].to(losses.dtype)
         nll = desirable_nll(policy_logps, token_counts, desirable)
         if self.section.nll_weight != 0:  # 0 leaves KTO's loss bit for bit as it was
-            losses = losses + self.section.nll_weight * nll
+            term = nll_term(policy_logps, token_counts, desirable, self.section.nll_norm)
+            losses = losses + self.section.nll_weight * term
         logps = policy_logps.detach()
         undesirable = ~desirable
         metric_sums = {

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from tuneforge.methods.logps import mean_token_nll
 
-__all__ = ["KTOLossType", "desirable_nll", "kl_reference_point", "kto_loss"]
+__all__ = ["KTOLossType", "desirable_nll", "kl_reference_point", "kto_loss", "nll_term"]
 
 KTOLossType = Literal["kto", "apo_zero_unpaired"]
 
@@ -143,3 +143,33 @@ def desirable_nll(
         0-dim float tensor, with grad.
     """
     return mean_token_nll(policy_logps, token_counts, desirable.to(torch.bool))
+
+
+def nll_term(
+    policy_logps: torch.Tensor,
+    token_counts: torch.Tensor,
+    desirable: torch.Tensor,
+    nll_norm: str,
+) -> torch.Tensor:
+    """The NLL that ``kto.nll_weight`` multiplies, per example of the micro-batch.
+
+    * ``sum``: (B,), ``-log π(y_i|x_i)`` summed over the reply's tokens for a desirable
+      example, 0 for an undesirable one. The units of KTO's reward (summed log-probs), so each
+      desirable token is pulled up with weight α whatever the reply's length.
+    * ``token_mean``: 0-dim, `desirable_nll` (the token mean over the desirable replies),
+      added to every example of the micro-batch.
+
+    Args:
+        policy_logps: (B,) summed completion log-probs under the policy, with grad.
+        token_counts: (B,) completion token counts.
+        desirable: (B,) bool labels.
+        nll_norm: ``sum`` or ``token_mean``.
+
+    Returns:
+        (B,) or 0-dim float tensor, with grad; undesirable rows get zero gradient either way.
+    """
+    if nll_norm == "sum":
+        return torch.where(desirable.to(torch.bool), -policy_logps, 0.0)
+    if nll_norm == "token_mean":
+        return desirable_nll(policy_logps, token_counts, desirable)
+    raise ValueError(f"unknown kto.nll_norm {nll_norm!r}; expected sum or token_mean")
