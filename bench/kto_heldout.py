@@ -136,12 +136,12 @@ def generations(
         if example.desirable:
             chosen.setdefault(example.prompt, example.completion)
     picked = list(chosen.items())[:prompts]
-    tokenizer = load_tokenizer(cfg.model)
+    tokenizer = load_tokenizer(cfg.model.path)
     render = RenderSettings(
         chat_template=cfg.data.chat_template, system_prompt=cfg.data.system_prompt
     )
     ids = [prompt_ids(prompt, tokenizer, render) for prompt, _ in picked]
-    model = PeftModel.from_pretrained(load_model(cfg.model), str(run_dir / "final")).eval()
+    model = PeftModel.from_pretrained(load_model(cfg.model.path), str(run_dir / "final")).eval()
     references = [reply for _, reply in picked]
     tuned, _ = generate_and_score(model, tokenizer, ids, None, max_new_tokens=max_new_tokens)
     with adapter_disabled(model) as base_model:
