@@ -217,6 +217,27 @@ def preference_json(
     }
 
 
+def speed_header(device: str) -> list[str]:
+    """The speed columns every side-by-side table starts with (see `speed_cells`)."""
+    memory = "peak GPU MiB" if device == "cuda" else "peak RSS MiB"
+    columns = ["tokens/s", "tokens/CPU-s", "s/step (median)", memory, "MFU", "MFU (CPU time)"]
+    return ["trainer", *columns, "executed"]
+
+
+def speed_cells(name: str, side: dict[str, Any], flops: dict[str, Any]) -> list[Any]:
+    """One side's cells under `speed_header`: its speed, memory and utilisation."""
+    return [
+        name,
+        round(side["tokens_per_s"], 1),
+        round(side["tokens_per_cpu_s"], 1),
+        side["step_seconds_median"],
+        round(peak_memory_mib(side)),
+        f"{flops['mfu']:.1%}",
+        percent(flops["mfu_cpu_time"]),
+        f"{flops['executed']:.1%}",
+    ]
+
+
 def format_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A plain left/right-aligned text table (numbers right-aligned)."""
     body = [[_cell(value) for value in row] for row in rows]

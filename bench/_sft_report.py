@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from _common import FIRST_TIMED_STEP, BenchSettings
-from _report import Peak, format_table, peak_memory_mib, peak_phrase, percent, ratio
+from _report import Peak, format_table, peak_phrase, ratio, speed_cells
 
 IGNORE_INDEX = -100  # label of tokens that are not learned (as in tuneforge and transformers)
 LOSSES_SHOWN = 3
@@ -60,14 +60,7 @@ def report(
         losses = side["losses"][:LOSSES_SHOWN]
         rows.append(
             [
-                name,
-                round(side["tokens_per_s"], 1),
-                round(side["tokens_per_cpu_s"], 1),
-                side["step_seconds_median"],
-                round(peak_memory_mib(side)),
-                f"{flops[key]['mfu']:.1%}",
-                percent(flops[key]["mfu_cpu_time"]),
-                f"{flops[key]['executed']:.1%}",
+                *speed_cells(name, side, flops[key]),
                 " ".join(f"{v:.6f}" for v in losses),
                 side["trainable_params"],
                 side["set_up_s"],

@@ -62,11 +62,11 @@ from _report import (  # noqa: E402
     best_of_rounds_side,
     format_table,
     measured_peak,
-    peak_memory_mib,
     peak_phrase,
-    percent,
     preference_json,
     side_flops,
+    speed_cells,
+    speed_header,
 )
 
 DEFAULT_DATA = common.REPO_ROOT / "examples" / "brand-voice" / "train.jsonl"
@@ -312,37 +312,16 @@ def parent_main(args: Any, settings: Settings) -> None:
         for side, r in (("ours", ours), ("trl", trl))
     }
     rows = [
-        [
-            name,
-            round(r["tokens_per_s"], 1),
-            round(r["tokens_per_cpu_s"], 1),
-            r["step_seconds_median"],
-            round(peak_memory_mib(r)),
-            f"{flops[side]['mfu']:.1%}",
-            percent(flops[side]["mfu_cpu_time"]),
-            f"{flops[side]['executed']:.1%}",
-            " ".join(f"{v:.5f}" for v in r["losses"][:3]),
-        ]
+        [*speed_cells(name, r, flops[side]), " ".join(f"{v:.5f}" for v in r["losses"][:3])]
         for name, side, r in (("tuneforge", "ours", ours), ("TRL", "trl", trl))
     ]
-    memory = "peak GPU MiB" if settings.device == "cuda" else "peak RSS MiB"
     print()
     print(
         f"{settings.method}, {settings.device}, {settings.precision}, rounds {args.rounds} "
         f"(tokens/s per round: ours {ours['tokens_per_s_rounds']}, "
         f"trl {trl['tokens_per_s_rounds']})"
     )
-    header = [
-        "trainer",
-        "tokens/s",
-        "tokens/CPU-s",
-        "s/step (median)",
-        memory,
-        "MFU",
-        "MFU (CPU time)",
-        "executed",
-        "losses 1-3",
-    ]
+    header = [*speed_header(settings.device), "losses 1-3"]
     print(format_table(header, rows))
     print(
         f"TRL ids identical to tuneforge's: {not trl['ids_mismatched_rows']} "

@@ -67,11 +67,11 @@ from _report import (  # noqa: E402
     format_table,
     measured_peak,
     median_of_rounds,
-    peak_memory_mib,
     peak_phrase,
-    percent,
     preference_json,
     side_flops,
+    speed_cells,
+    speed_header,
 )
 
 DEFAULT_DATA = common.REPO_ROOT / "examples" / "feedback" / "thumbs.jsonl"
@@ -252,17 +252,7 @@ def report(
     """The identical-input check, the side-by-side table and the per-step agreement."""
     mismatched = trl["ids_mismatched_rows"]
     rows = [
-        [
-            name,
-            round(r["tokens_per_s"], 1),
-            round(r["tokens_per_cpu_s"], 1),
-            r["step_seconds_median"],
-            round(peak_memory_mib(r)),
-            f"{flops[side]['mfu']:.1%}",
-            percent(flops[side]["mfu_cpu_time"]),
-            f"{flops[side]['executed']:.1%}",
-            r["wall_s"],
-        ]
+        [*speed_cells(name, r, flops[side]), r["wall_s"]]
         for name, side, r in (("tuneforge", "ours", ours), ("TRL KTOTrainer", "trl", trl))
     ]
     print(
@@ -272,18 +262,7 @@ def report(
         f"over steps {common.FIRST_TIMED_STEP}..{settings.steps} (rounds: ours "
         f"{ours['tokens_per_s_rounds']}, trl {trl['tokens_per_s_rounds']})"
     )
-    memory = "peak GPU MiB" if settings.device == "cuda" else "peak RSS MiB"
-    header = [
-        "trainer",
-        "tokens/s",
-        "tokens/CPU-s",
-        "s/step (median)",
-        memory,
-        "MFU",
-        "MFU (CPU time)",
-        "executed",
-        "wall s",
-    ]
+    header = [*speed_header(settings.device), "wall s"]
     print(format_table(header, rows))
     print(
         f"TRL ids identical to tuneforge's: {not mismatched} (mismatched rows {mismatched[:10]}); "

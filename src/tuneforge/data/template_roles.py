@@ -41,11 +41,8 @@ def system_role_supported(tokenizer: PreTrainedTokenizerBase) -> bool:
         {"role": "system", "content": _SYSTEM_PROBE},
         {"role": "user", "content": _USER_PROBE},
     ]
-    try:
-        text = tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=False)
-    except TemplateError:
-        return False
-    return _SYSTEM_PROBE in text
+    text = _render_probe(tokenizer, probe)
+    return text is not None and _SYSTEM_PROBE in text
 
 
 def fold_system(messages: list[Message]) -> list[Message]:
@@ -76,9 +73,8 @@ def end_of_turn_token(tokenizer: PreTrainedTokenizerBase) -> str | None:
         {"role": "user", "content": _USER_PROBE},
         {"role": "assistant", "content": _REPLY_PROBE},
     ]
-    try:
-        text = tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=False)
-    except TemplateError:
+    text = _render_probe(tokenizer, probe)
+    if text is None:
         return None
     start = text.find(_REPLY_PROBE)
     if start < 0:
@@ -96,3 +92,11 @@ def special_token_texts(tokenizer: PreTrainedTokenizerBase) -> set[str]:
         if getattr(token, "special", False):
             texts.add(token.content)
     return {text for text in texts if text}
+
+
+def _render_probe(tokenizer: PreTrainedTokenizerBase, probe: list[dict[str, str]]) -> str | None:
+    """The template's text for ``probe`` (no generation prompt), or None when it refuses it."""
+    try:
+        return tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=False)
+    except TemplateError:
+        return None
