@@ -226,7 +226,10 @@ class _Runner:
         stamp = pairs_stamp(target)
         made_from = self.train_input(stage, cfg)
         if target.is_file() and stamp.is_file():
-            recorded = json.loads(stamp.read_text(encoding="utf-8"))
+            try:
+                recorded = json.loads(stamp.read_text(encoding="utf-8"))
+            except (OSError, ValueError):  # an unreadable stamp: make the pairs again
+                recorded = None
             if recorded == {"source": made_from, "sha256": file_sha256(target)}:
                 self.log(f"{stage.name}: pairs from {stage.pairs_from} unchanged, reused {target}")
                 return
