@@ -3,10 +3,12 @@
 The check is cheap by construction: a fixed subset of the held-out set (``max_items`` items
 spread evenly over it, so a file sorted by label is still sampled across its labels) is scored
 every ``every_steps`` optimizer steps, by default `CHECKS_PER_RUN` times over the run. After
-``patience`` checks in a row without a relative improvement of more than ``min_delta`` the run
-stops. The trainable weights of the best check are written to ``run_dir/best/`` (atomically,
-so a resumed run finds them) and put back into the model when training ends, so ``final/``
-holds them. Its state is plain JSON, carried in ``loop_state.json`` by the checkpoints.
+``patience`` checks in a row without a relative improvement of more than ``min_delta`` (over
+the last check that made one) the run stops. The trainable weights of the lowest-loss check,
+however small its lead, are written to ``run_dir/best/`` (atomically, so a resumed run finds
+them) and put back into the model when training ends, so ``final/`` holds them: ``min_delta``
+decides when to stop, never which weights are kept. Its state is plain JSON, carried in
+``loop_state.json`` by the checkpoints.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class EarlyStoppingState:
 
     best_loss: float | None = None
     best_step: int | None = None
+    #: The loss of the last check that improved by more than ``min_delta``: patience's bar.
+    bar_loss: float | None = None
     checks: int = 0
     bad_checks: int = 0
     stopped_step: int | None = None
@@ -97,9 +101,9 @@ class EarlyStopping:
         return not self.stopped and step % self.every == 0
 
     def improves(self, loss: float) -> bool:
-        """Whether ``loss`` beats the best so far by more than ``min_delta`` (relative)."""
-        best = self.state.best_loss
-        return best is None or loss < best - self.config.min_delta * abs(best)
+        """Whether ``loss`` beats patience's bar by more than ``min_delta`` (relative)."""
+        bar = self.state.bar_loss
+        return bar is None or loss < bar - self.config.min_delta * abs(bar)
 
     def observe(self, step: int, loss: float, model: torch.nn.Module) -> bool:
         """Record the check at ``step``; keep ``model``'s weights when best. True: stop now.
@@ -108,9 +112,12 @@ class EarlyStopping:
         """
         state = self.state
         state.checks += 1
-        if math.isfinite(loss) and self.improves(loss):
-            state.best_loss, state.best_step, state.bad_checks = loss, step, 0
+        finite = math.isfinite(loss)
+        if finite and (state.best_loss is None or loss < state.best_loss):
+            state.best_loss, state.best_step = loss, step
             self._keep(model, step, loss)
+        if finite and self.improves(loss):
+            state.bar_loss, state.bad_checks = loss, 0
             return False
         state.bad_checks += 1
         if state.bad_checks >= self.config.patience:
@@ -176,6 +183,8 @@ class EarlyStopping:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""
         self.state = EarlyStoppingState(**state)
+        if self.state.bar_loss is None:  # a checkpoint written before the bar was kept apart
+            self.state.bar_loss = self.state.best_loss
 
     def _keep(self, model: torch.nn.Module, step: int, loss: float) -> None:
         """Write the trainable weights and their step to ``best/``, atomically (main only)."""

@@ -41,6 +41,10 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
+#: Log-probs closer than this (nats) are the same reply's.
+_SAME_LOGPS = 1e-6
+
+
 class Watchdog:
     """Watches logged training records; each warning is given at most once per run.
 
@@ -151,7 +155,11 @@ class Watchdog:
                 "The gradient is exactly zero: nothing is trainable (no adapter attached, or "
                 "every weight frozen)."
             )
-        elif margins and all(isinstance(m, float) and abs(m) < _FLAT_MARGIN for m in margins):
+        elif (
+            margins
+            and all(isinstance(m, float) and abs(m) < _FLAT_MARGIN for m in margins)
+            and not _pairs_differ(records)
+        ):
             cause = (
                 "The reward margins stay at 0: the chosen and rejected replies are probably "
                 "identical, so there is nothing to prefer (run `tuneforge check` on the data)."
@@ -163,3 +171,17 @@ class Watchdog:
                 "Identical chosen/rejected pairs are the other usual cause."
             )
         return f"{head} {cause}"
+
+
+def _pairs_differ(records: list[Mapping[str, Any]]) -> bool:
+    """True when a record's chosen and rejected log-probs differ: the pairs are not identical.
+
+    Flat margins alone do not tell identical pairs from a model that has not moved (at a tiny
+    learning rate the reference can equal the policy exactly); the replies' log-probs do.
+    """
+    for record in records:
+        chosen, rejected = record.get("logps/chosen"), record.get("logps/rejected")
+        numbers = isinstance(chosen, float) and isinstance(rejected, float)
+        if numbers and abs(chosen - rejected) > _SAME_LOGPS:
+            return True
+    return False

@@ -73,17 +73,19 @@ def test_patience_counts_checks_without_a_relative_improvement(tmp_path: Path) -
     model = torch.nn.Linear(2, 1)
     assert early.every == 5 and len(early.indices) == 32
     assert [early.due(s) for s in (4, 5, 10)] == [False, True, True]
-    # 1.0 best; 0.95 is not 10% better (bad 1); 0.89 is (best, reset); 0.85, nan: bad 1, 2.
+    # 1.0 sets the bar; 0.95 is the lowest yet (kept) but not 10% better (bad 1); 0.89 is
+    # (new bar, reset); 0.85 is kept as the lowest but is not 10% below 0.89 (bad 1); nan: bad 2.
     assert early.observe(5, 1.0, model) is False
     assert early.observe(10, 0.95, model) is False
-    assert early.state.bad_checks == 1
+    assert (early.state.best_step, early.state.bad_checks) == (10, 1)
     assert early.observe(15, 0.89, model) is False
-    assert (early.state.best_step, early.state.bad_checks) == (15, 0)
+    assert (early.state.best_step, early.state.bad_checks, early.state.bar_loss) == (15, 0, 0.89)
     assert early.observe(20, 0.85, model) is False
+    assert (early.state.best_step, early.state.bad_checks) == (20, 1)
     assert early.observe(25, float("nan"), model) is True
     assert early.stopped and early.state.stopped_step == 25 and not early.due(30)
     summary = early.summary(100, 25)
-    assert summary["best_step"] == 15 and summary["best_loss"] == 0.89
+    assert summary["best_step"] == 20 and summary["best_loss"] == 0.85
     assert summary["checks"] == 5 and summary["stopped_step"] == 25
     assert summary["stop_reason"] == "no improvement of more than 0.1 (relative) in 2 checks"
     running = stopper(tmp_path / "other")

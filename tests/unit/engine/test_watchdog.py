@@ -47,6 +47,16 @@ def test_identical_pairs() -> None:
     assert len(messages) == 1 and "identical" in messages[0]
 
 
+def test_flat_margins_with_different_replies_blame_the_learning_rate() -> None:
+    # At a tiny lr the reference equals the policy exactly: margins are 0 although the pairs
+    # differ, which their log-probs show.
+    rows = records([LN2] * 4, margin=0.0)
+    for row in rows:
+        row.update({"logps/chosen": -390.0, "logps/rejected": -330.1})
+    messages = watch(rows, patience_steps=20)
+    assert len(messages) == 1 and "learning rate (lr 5e-07) is probably too low" in messages[0]
+
+
 def test_nothing_trainable() -> None:
     messages = watch(records([LN2] * 4, grad=0.0, margin=0.0), patience_steps=20)
     assert len(messages) == 1 and "nothing is trainable" in messages[0]
