@@ -36,6 +36,8 @@ def config(tmp_path: Path, **train_settings: Any) -> TuneforgeConfig:
         "save_steps": 1,
         "save_total_limit": None,
         "save_minutes": None,
+        # A check every step: more often than the default's cost floor allows, to see each one.
+        "early_stopping": {"every_steps": 1},
     }
     settings.update(train_settings)
     return parse_config(

@@ -33,11 +33,27 @@ _WEIGHTS = "trainable.safetensors"
 _INFO = "best.json"
 
 
-def check_every(setting: int | None, total_steps: int) -> int:
-    """Steps between checks: ``setting``, else `CHECKS_PER_RUN` checks over ``total_steps``."""
+#: The share of the training compute the checks may take when ``every_steps`` is unset.
+CHECK_COST_SHARE = 0.2
+#: A training step's forward and backward cost about three forward passes.
+_STEP_PASSES = 3
+
+
+def check_every(
+    setting: int | None, total_steps: int, *, check_items: int = 0, step_items: int = 1
+) -> int:
+    """Steps between checks: ``setting``, else `CHECKS_PER_RUN` checks over ``total_steps``,
+    spaced further where needed so that they cost at most `CHECK_COST_SHARE` of the training.
+
+    A check scores ``check_items`` held-out items (one forward pass each); a step trains
+    ``step_items`` (batch size × gradient accumulation, forward and backward). Without that
+    floor, a short run with a small batch would spend longer checking than training.
+    """
     if setting is not None:
         return setting
-    return max(1, math.ceil(total_steps / CHECKS_PER_RUN))
+    by_count = math.ceil(total_steps / CHECKS_PER_RUN)
+    step_cost = CHECK_COST_SHARE * _STEP_PASSES * max(1, step_items)
+    return max(1, by_count, math.ceil(check_items / step_cost))
 
 
 def subset_indices(count: int, limit: int | None) -> list[int]:
@@ -73,6 +89,7 @@ class EarlyStopping:
         eval_count: held-out items available.
         run_dir: the run directory (``best/`` is written under it).
         is_main: only the main process writes files.
+        step_items: items one optimizer step trains on (sets the default cadence's floor).
     """
 
     def __init__(
@@ -83,10 +100,16 @@ class EarlyStopping:
         eval_count: int,
         run_dir: Path,
         is_main: bool = True,
+        step_items: int = 1,
     ) -> None:
         self.config = config
-        self.every = check_every(config.every_steps, total_steps)
         self.indices = subset_indices(eval_count, config.max_items)
+        self.every = check_every(
+            config.every_steps,
+            total_steps,
+            check_items=len(self.indices),
+            step_items=step_items,
+        )
         self.best_dir = run_dir / BEST_DIR
         self.is_main = is_main
         self.state = EarlyStoppingState()
@@ -218,6 +241,7 @@ def make_early_stopping(
     run_dir: Path,
     is_main: bool,
     log: Callable[[str], None],
+    step_items: int = 1,
 ) -> EarlyStopping | None:
     """The run's `EarlyStopping`, or None when it is off or there is no held-out data.
 
@@ -237,4 +261,5 @@ def make_early_stopping(
         eval_count=len(eval_items),
         run_dir=run_dir,
         is_main=is_main,
+        step_items=step_items,
     )

@@ -210,6 +210,7 @@ class _Runner:
             run_dir=inputs.run_dir,
             is_main=accelerator.is_main_process,
             log=logger.message,
+            step_items=self.cfg.batch_size * self.cfg.grad_accum,
         )
 
     def load_state(self, loop_state: dict[str, Any]) -> None:

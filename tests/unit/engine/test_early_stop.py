@@ -21,7 +21,11 @@ from tuneforge.errors import ConfigError
 
 def stopper(tmp_path: Path, **settings: object) -> EarlyStopping:
     return EarlyStopping(
-        EarlyStoppingConfig(**settings), total_steps=100, eval_count=50, run_dir=tmp_path
+        EarlyStoppingConfig(**settings),
+        total_steps=100,
+        eval_count=50,
+        run_dir=tmp_path,
+        step_items=16,  # so that 20 checks over the 100 steps stay within the cost share
     )
 
 
@@ -61,6 +65,12 @@ def test_cadence_and_subset() -> None:
     assert check_every(None, 336) == 17  # 20 checks over the quickstart's 336 steps
     assert check_every(None, 7) == 1
     assert check_every(5, 336) == 5
+    # The checks may cost at most a fifth of the training: 32 items scored per check against
+    # 4 trained per step (forward and backward, three passes) allows a check every 14 steps.
+    assert check_every(None, 40, check_items=32, step_items=4) == 14
+    assert check_every(None, 336, check_items=32, step_items=4) == 17
+    assert check_every(None, 40, check_items=32, step_items=16) == 4
+    assert check_every(3, 40, check_items=32, step_items=4) == 3  # set: taken as it is
     assert subset_indices(10, 4) == [0, 2, 5, 7]
     assert subset_indices(143, 32)[:4] == [0, 4, 8, 13]
     assert subset_indices(143, 32)[-1] == 138
