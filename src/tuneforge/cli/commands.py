@@ -187,10 +187,19 @@ def quickstart_command(
     """``tuneforge quickstart``: train, evaluate, print the before/after table."""
     from rich.console import Console
 
-    from tuneforge.run.quickstart import print_result, quickstart
+    from tuneforge.run.quickstart import QuickstartInterrupted, print_result, quickstart
 
     def body() -> int:
-        result = quickstart(data_dir, output, overrides, allow_pickle=allow_pickle)
+        try:
+            result = quickstart(data_dir, output, overrides, allow_pickle=allow_pickle)
+        except QuickstartInterrupted as stop:
+            print(
+                f"Training was interrupted and checkpointed; nothing was evaluated. Continue "
+                f"with `tuneforge train {stop.run_dir}/config.yaml`, then `tuneforge eval "
+                f"{stop.run_dir}`.",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED if stop.signum is None else EXIT_SIGNAL_BASE + stop.signum
         print_result(result, Console())
         return 0
 

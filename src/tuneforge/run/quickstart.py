@@ -81,6 +81,20 @@ def variant_score(doc: dict[str, Any], variant: str, name: str) -> VariantScore:
     return VariantScore(name, accuracy, tokens, outputs)
 
 
+class QuickstartInterrupted(Exception):
+    """Training was stopped by a signal (checkpointed): the quickstart evaluates nothing.
+
+    Args:
+        run_dir: the run, resumable with ``tuneforge train RUN_DIR/config.yaml``.
+        signum: the signal that stopped it (None: Ctrl-C seen as KeyboardInterrupt).
+    """
+
+    def __init__(self, run_dir: Path, signum: int | None) -> None:
+        super().__init__(f"training in {run_dir} was interrupted")
+        self.run_dir = run_dir
+        self.signum = signum
+
+
 def quickstart(
     data_dir: Path | None = None,
     output: Path | None = None,
@@ -103,6 +117,8 @@ def quickstart(
     started = time.monotonic()
     outcome = train(cfg, allow_pickle=allow_pickle)
     train_seconds = time.monotonic() - started
+    if outcome.result.interrupted:  # Ctrl-C or SIGTERM: no verdict on a half-trained model
+        raise QuickstartInterrupted(outcome.run_dir, outcome.result.stop_signal)
     console = Console(stderr=True)
     # The same evaluation as `tuneforge eval RUN_DIR`: the run's own models, eval.json, report.
     evaluation = evaluate_run(
