@@ -11,9 +11,12 @@ import pytest
 from transformers import PreTrainedTokenizerBase
 
 from tuneforge.config import load_config, parse_config
+from tuneforge.data.render import RenderSettings
 from tuneforge.engine.batches import epoch_batches
 from tuneforge.errors import ConfigError
-from tuneforge.models import build_tiny_model
+from tuneforge.evaluate.inference.generate import prompt_ids, stop_token_ids
+from tuneforge.export.verify import greedy_replies
+from tuneforge.models import build_tiny_model, load_model
 from tuneforge.run.stage import train
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "feedback"
@@ -103,7 +106,6 @@ def test_the_nll_term_adds_the_desirable_replies_nll_to_the_first_loss(
     """``kto.nll_weight`` 1, token mean: step 1 (policy = reference) is 1/2 + NLL(desirable)."""
     kto = {"nll_weight": 1.0, "nll_norm": "token_mean"}
     cfg = config(tmp_path, ratings(tmp_path), kto=kto, train={"max_steps": 1})
-    assert parse_config({"method": "kto", "data": {"train": "x.jsonl"}}).kto.nll_weight == 0.0
     outcome = run(cfg, embedded_tokenizer)
     (first,) = records(outcome.run_dir)
     assert first["nll_chosen"] > 1.0  # a random tiny model finds the replies unlikely
@@ -192,3 +194,60 @@ def test_example_configs_run(
     assert outcome.final_dir is not None
     logged = records(outcome.run_dir)
     assert any("eval_rewards/margins" in r for r in logged)
+
+
+def greedy_texts(model_dir: Path, tokenizer: PreTrainedTokenizerBase) -> list[str]:
+    """The saved model's greedy replies to the GOOD then BAD prompts, as training renders them."""
+    model = load_model(str(model_dir)).eval()
+    prompts = [prompt_ids(p, tokenizer, RenderSettings()) for p, _ in GOOD + BAD]
+    replies = greedy_replies(
+        model,
+        prompts,
+        stop_ids=stop_token_ids(model, tokenizer),
+        pad_id=tokenizer.pad_token_id,
+        max_new_tokens=24,
+    )
+    return [tokenizer.decode(r, skip_special_tokens=True).strip() for r in replies]
+
+
+def test_default_kto_writes_the_liked_replies_and_kto_alone_does_not(
+    tmp_path: Path, embedded_tokenizer: PreTrainedTokenizerBase
+) -> None:
+    """Issue 12's target on a tiny model: the default NLL term on desirable replies
+    (``kto.nll_weight: 1``, ``nll_norm: sum``) makes greedy decoding write them; KTO alone
+    ranks them above the disliked ones without ever writing them.
+
+    Full fine-tune of the random tiny model, 200 steps of 5 at lr 3e-3 (measured: 6 of 6 liked
+    replies written word for word at 150 and 200 steps with the default, 0 of 6 with
+    ``nll_weight: 0``; KTO alone reached 1 of 6 only at 300 steps).
+    """
+    rows = [{"prompt": p, "completion": c, "score": True} for p, c in GOOD]
+    rows += [{"prompt": p, "completion": c, "score": False} for p, c in BAD]
+    data = write_rows(tmp_path / "d.jsonl", rows)
+    liked = [c for _, c in GOOD]
+    written: dict[str, list[str]] = {}
+    for name, kto in (("default", {}), ("alone", {"nll_weight": 0.0})):
+        document = {
+            "method": "kto",
+            "output": str(tmp_path / name),
+            "data": {"train": str(data), "eval_split": 0, "max_length": 128},
+            "lora": None,
+            "kto": kto,
+            "train": {
+                "precision": "fp32",
+                "batch_size": 5,
+                "lr": 3e-3,
+                "max_steps": 200,
+                "early_stopping": False,
+            },
+        }
+        cfg = parse_config(document)
+        if name == "default":
+            assert (cfg.kto.nll_weight, cfg.kto.nll_norm) == (1.0, "sum")
+        outcome = run(cfg, embedded_tokenizer)
+        assert outcome.final_dir is not None
+        written[name] = greedy_texts(outcome.final_dir, embedded_tokenizer)
+    assert written["default"][: len(GOOD)] == liked
+    assert not set(written["alone"]) & set(liked)
+    # The disliked replies are never what the default model writes.
+    assert not set(written["default"]) & {c for _, c in BAD}
