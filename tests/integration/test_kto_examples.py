@@ -65,12 +65,28 @@ def held_out_rewards(
     return out
 
 
-def check(scores: dict[str, float], *, reward_gap: float, desirable_gain: float) -> None:
-    """Desirable replies out-reward undesirable ones by ``reward_gap``, and their mean per-token
-    log-prob rose by ``desirable_gain`` nats over the base model's."""
+def check(
+    scores: dict[str, float],
+    *,
+    reward_gap: float,
+    desirable_gain: float,
+    gap_widening: float | None = None,
+) -> None:
+    """Desirable replies out-reward undesirable ones by ``reward_gap``, their mean per-token
+    log-prob rose by ``desirable_gain`` nats over the base model's, and (when given) the
+    per-token log-prob gap of desirable over undesirable replies widened by ``gap_widening``."""
     assert scores["desirable_reward"] > scores["undesirable_reward"] + reward_gap
     gain = scores["desirable_tuned_logp"] - scores["desirable_base_logp"]
     assert gain > desirable_gain
+    if gap_widening is not None:
+        assert scores["tuned_gap"] > scores["base_gap"] + gap_widening
+
+
+#: Bars of the full runs (``make test-examples``): about half of what the default settings
+#: measured (2026-11-28; thumbs / ratings / defaults-only ratings: reward gap +1.77 / +1.77 /
+#: +1.59, desirable per-token log-prob +0.88 / +0.78 / +0.72 nats, per-token gap widened
+#: +0.27 / +0.27 / +0.23).
+FULL_BARS = {"reward_gap": 0.8, "desirable_gain": 0.35, "gap_widening": 0.1}
 
 
 #: The slice `make test` trains on: the first 64 train rows, one epoch of 16 steps of 4, no
@@ -115,7 +131,9 @@ def test_feedback_example_on_a_slice_learns_the_scores(
     likely (before training the reward difference is exactly 0). A slice of 16 of the full
     run's ~219 steps asks a lower bar: about half of what these 16 steps measured with the
     default ``kto.nll_weight: 1`` (thumbs: reward gap +0.094, liked per-token log-prob +0.042
-    nats; ratings: +0.097, +0.068).
+    nats; ratings: +0.097, +0.068). The per-token gap of liked over disliked answers is not
+    asked here: in 16 steps the NLL term lifts the disliked answers almost as much (+0.011,
+    +0.005); the full runs (`FULL_BARS`) ask it.
     """
     scores = train_slice(config, train_file, eval_file, tmp_path)
     check(scores, reward_gap=0.045, desirable_gain=0.02)
@@ -138,7 +156,7 @@ def test_feedback_example_improves_held_out_rewards(
         outcome.final_dir, EXAMPLES / eval_file, cfg.kto.beta, cfg.kto.threshold
     )
     print(f"{config}: {json.dumps(scores)}; train() wall {time.monotonic() - started:.0f} s")
-    check(scores, reward_gap=0.3, desirable_gain=0.1)
+    check(scores, **FULL_BARS)
 
 
 @pytest.mark.slow
@@ -158,4 +176,4 @@ def test_defaults_only_config_on_ratings_improves(tmp_path: Path) -> None:
         outcome.final_dir, EXAMPLES / "ratings_eval.jsonl", cfg.kto.beta, None
     )
     print(f"defaults: {json.dumps(scores)}")
-    check(scores, reward_gap=0.3, desirable_gain=0.1)
+    check(scores, **FULL_BARS)
